@@ -1,0 +1,51 @@
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tlc_hf.cli import EXIT_NOT_AVAILABLE, _commands, main
+
+SUBCOMMANDS = ("params", "train", "sweep", "compress", "evaluate", "bench", "card", "push", "demo")
+
+
+def call(argv):
+    try:
+        return main(argv)
+    except SystemExit as exit_info:
+        return exit_info.code
+
+
+def test_help_lists_the_nine_subcommands():
+    result = subprocess.run(
+        [sys.executable, "-m", "tlc_hf.cli", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0
+    listed = re.findall(r"^    (\w+)", result.stdout, flags=re.MULTILINE)
+    assert tuple(listed) == SUBCOMMANDS
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_each_subcommand_answers_help(name, capsys):
+    assert call([name, "--help"]) == 0
+    assert f"usage: tlc-hf {name}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", [name for name, command in _commands().items() if command.run is None])
+def test_subcommand_not_landed_yet_exits_2_and_says_so(name, capsys):
+    assert call([name]) == EXIT_NOT_AVAILABLE
+    assert "not available yet" in capsys.readouterr().err
+
+
+def test_unknown_flag_is_an_error(capsys):
+    assert call(["push", "--bogus"]) == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_bad_value_is_a_clean_error_not_a_traceback(tmp_path, capsys):
+    out = tmp_path / "never"
+    code = call(["train", "--config", "bert-tiny", "--time_budget", "soon", "--output_dir", str(out)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "time_budget='soon' is not a duration" in err and "Traceback" not in err
+    assert not out.exists()

@@ -1,0 +1,62 @@
+"""tlc_hf: Train Large, Then Compress, as a drop-in part of Hugging Face training scripts.
+
+Public names are imported lazily, so `import tlc_hf` and `tlc-hf --help` stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0.dev0"
+
+# public name -> module that defines it
+_LAZY = {
+    "parse_duration": "tlc_hf.budget.duration",
+    "BudgetClock": "tlc_hf.budget.clock",
+    "WallClockBudgetCallback": "tlc_hf.budget.callback",
+    "time_lr_lambda": "tlc_hf.budget.schedules",
+    "TIME_LR_SCHEDULES": "tlc_hf.budget.schedules",
+    "BudgetTrainingArguments": "tlc_hf.training.arguments",
+    "BudgetSeq2SeqTrainingArguments": "tlc_hf.training.arguments",
+    "BudgetTrainer": "tlc_hf.training.trainer",
+    "BudgetSeq2SeqTrainer": "tlc_hf.training.trainer",
+    "find_resumable_checkpoint": "tlc_hf.training.checkpoints",
+    "load_corpus": "tlc_hf.data.corpus",
+    "train_tokenizer": "tlc_hf.data.tokenizer",
+    "build_mlm_dataset": "tlc_hf.data.mlm",
+    "mlm_collator": "tlc_hf.data.mlm",
+    "MLMCollator": "tlc_hf.data.mlm",
+    "apply_fixed_mask": "tlc_hf.data.mlm",
+    "build_classification_dataset": "tlc_hf.data.tasks",
+    "build_seq2seq_dataset": "tlc_hf.data.tasks",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tlc_hf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .budget.callback import WallClockBudgetCallback  # noqa: F401
+    from .budget.clock import BudgetClock  # noqa: F401
+    from .budget.duration import parse_duration  # noqa: F401
+    from .budget.schedules import TIME_LR_SCHEDULES, time_lr_lambda  # noqa: F401
+    from .data.corpus import load_corpus  # noqa: F401
+    from .data.mlm import MLMCollator, apply_fixed_mask, build_mlm_dataset, mlm_collator  # noqa: F401
+    from .data.tasks import build_classification_dataset, build_seq2seq_dataset  # noqa: F401
+    from .data.tokenizer import train_tokenizer  # noqa: F401
+    from .training.arguments import BudgetSeq2SeqTrainingArguments, BudgetTrainingArguments  # noqa: F401
+    from .training.checkpoints import find_resumable_checkpoint  # noqa: F401
+    from .training.trainer import BudgetSeq2SeqTrainer, BudgetTrainer  # noqa: F401

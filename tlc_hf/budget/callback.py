@@ -1,0 +1,250 @@
+"""`WallClockBudgetCallback`: train any `transformers.Trainer` to a wall-clock budget."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers.trainer_callback import ExportableState
+
+from .clock import BudgetClock
+from .duration import format_duration, parse_duration
+
+logger = logging.getLogger(__name__)
+
+BUDGET_LOG_NAME = "budget_log.jsonl"
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class WallClockBudgetCallback(TrainerCallback, ExportableState):
+    """Stop training at the first optimizer step after `budget` wall-clock seconds, on every rank at once.
+
+    Works with a stock `transformers.Trainer`; `tlc_hf.BudgetTrainer` adds time-keyed LR schedules.
+
+    What counts: by default everything inside `train()` after the first callback event counts against the
+    budget: training steps, evaluation, checkpoint saves and logging. With `count_evaluation=False` the
+    clock pauses while evaluation runs (from its first prediction step to the end of metric computation).
+
+    Args:
+        budget: seconds (int/float) or a string: "90s", "45m", "2h30m", "1d", "01:30:00".
+        count_evaluation: charge evaluation time to the budget (default `True`).
+        eval_every, save_every, log_every: wall-clock intervals ("10m") at which to evaluate / save a
+            checkpoint / log, on top of the step-based strategies of `TrainingArguments`.
+        handle_signals: on SIGTERM or SIGINT, save a checkpoint at the next step boundary and stop
+            cleanly, so `resume_from_checkpoint` continues with the remaining budget. A second SIGINT
+            interrupts at once.
+        log_file: each evaluation appends `{"elapsed_s", "step", "budget_progress", "metrics"}` to this
+            file in `output_dir` (main process only): the raw material for loss-vs-time curves.
+
+    Every log record gains `elapsed_s` and `budget_progress`. Elapsed time (never a start timestamp)
+    rides in each checkpoint's `trainer_state.json`, so a resumed run spends only what is left and
+    downtime is not charged. On a stock `Trainer` a budget already spent at the resumed checkpoint stops
+    after one more step (the loop checks its flags only at step ends); `BudgetTrainer` stops before it.
+    """
+
+    def __init__(
+        self,
+        budget: int | float | str,
+        *,
+        count_evaluation: bool = True,
+        eval_every: int | float | str | None = None,
+        save_every: int | float | str | None = None,
+        log_every: int | float | str | None = None,
+        handle_signals: bool = True,
+        log_file: str | None = BUDGET_LOG_NAME,
+    ):
+        self.budget_s = parse_duration(budget, "budget")
+        self.intervals = {}
+        for name, value in (("eval_every", eval_every), ("save_every", save_every), ("log_every", log_every)):
+            if value is None:
+                continue
+            seconds = parse_duration(value, name)
+            if seconds > self.budget_s:
+                raise ValueError(
+                    f"{name}={value!r} ({format_duration(seconds)}) is longer than the budget "
+                    f"{format_duration(self.budget_s)}; it would never fire"
+                )
+            self.intervals[name] = seconds
+        self._init_args = dict(
+            budget=self.budget_s,
+            count_evaluation=count_evaluation,
+            eval_every=eval_every,
+            save_every=save_every,
+            log_every=log_every,
+            handle_signals=handle_signals,
+            log_file=log_file,
+        )
+        self.count_evaluation = count_evaluation
+        self.handle_signals = handle_signals
+        self.log_file = log_file
+        self.clock = BudgetClock(self.budget_s)
+        self.resume_elapsed_s: float | None = None  # set by checkpoint restore
+        self.preempted = False
+        self._signal_received = threading.Event()
+        self._previous_handlers: dict[int, object] = {}
+        self._next_fire: dict[str, float] = {}
+        self._evaluating = False
+        self._training = False
+
+    # ---- checkpoint state -------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {"args": dict(self._init_args), "attributes": {"resume_elapsed_s": self.elapsed_s}}
+
+    @staticmethod
+    def elapsed_in_state(trainer_state: TrainerState | dict) -> float | None:
+        """Elapsed seconds recorded in a `TrainerState` (or its JSON dict), or None if absent."""
+        callbacks = (
+            trainer_state.get("stateful_callbacks", {})
+            if isinstance(trainer_state, dict)
+            else trainer_state.stateful_callbacks
+        )
+        saved = (callbacks or {}).get(WallClockBudgetCallback.__name__)
+        if isinstance(saved, list):
+            saved = saved[0] if saved else None
+        if not saved:
+            return None
+        return saved.get("attributes", {}).get("resume_elapsed_s")
+
+    # ---- what the rest of tlc_hf reads ------------------------------------------------------------
+    @property
+    def elapsed_s(self) -> float:
+        """Elapsed seconds all ranks agreed on at the last step boundary."""
+        return self.clock.synced_elapsed
+
+    @property
+    def progress(self) -> float:
+        """Budget progress p in [0, 1], the same on every rank."""
+        return self.clock.progress
+
+    def log_fields(self) -> dict[str, float]:
+        return {"elapsed_s": round(self.elapsed_s, 3), "budget_progress": round(self.progress, 6)}
+
+    # ---- events -----------------------------------------------------------------------------------
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        elapsed = 0.0
+        if state.global_step > 0:  # resumed from a checkpoint
+            restored = self.elapsed_in_state(state)
+            if restored is None and self.resume_elapsed_s is None:
+                logger.warning(
+                    "Resumed at step %d from a checkpoint without a budget record; the budget starts from zero.",
+                    state.global_step,
+                )
+            elapsed = float(restored if restored is not None else self.resume_elapsed_s or 0.0)
+        self.resume_elapsed_s = None
+        self.preempted = False
+        self._signal_received.clear()
+        self.clock.start(elapsed)
+        self._training = True
+        self._next_fire = {name: (elapsed // every + 1) * every for name, every in self.intervals.items()}
+        if args.max_steps > 0 and state.max_steps < 10**9:
+            logger.warning(
+                "max_steps=%d is set next to a %s wall-clock budget: training ends at whichever comes first. "
+                "Use tlc_hf.BudgetTrainingArguments(time_budget=...) to let the budget alone decide.",
+                args.max_steps,
+                format_duration(self.budget_s),
+            )
+        elif args.max_steps <= 0:
+            logger.warning(
+                "num_train_epochs=%s bounds this run next to the %s budget: the Trainer stops after its epochs "
+                "even if budget is left. Use tlc_hf.BudgetTrainingArguments(time_budget=...) to train until the "
+                "budget is spent.",
+                args.num_train_epochs,
+                format_duration(self.budget_s),
+            )
+        if self.clock.spent:
+            logger.warning(
+                "The budget of %s was already spent (%s elapsed) at the resumed checkpoint; stopping.",
+                format_duration(self.budget_s),
+                format_duration(elapsed),
+            )
+            control.should_training_stop = True
+        if self.handle_signals:
+            self._install_signal_handlers()
+        return control
+
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        # Before the LR scheduler steps: the next LR and this step's stop decision use the same p.
+        if self.clock.sync(args.device, flag=self._signal_received.is_set()):
+            self.preempted = True
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        elapsed = self.elapsed_s
+        for name, due in self._next_fire.items():
+            if elapsed >= due:
+                setattr(
+                    control,
+                    {"eval_every": "should_evaluate", "save_every": "should_save"}.get(name, "should_log"),
+                    True,
+                )
+                every = self.intervals[name]
+                self._next_fire[name] = (elapsed // every + 1) * every
+        if self.preempted:
+            logger.warning("Stop signal received: saving a checkpoint at step %d and stopping.", state.global_step)
+            control.should_save = True
+            control.should_training_stop = True
+        elif self.clock.spent:
+            logger.info(
+                "Wall-clock budget of %s spent at step %d (%s elapsed); stopping.",
+                format_duration(self.budget_s),
+                state.global_step,
+                format_duration(elapsed),
+            )
+            control.should_training_stop = True
+            control.should_log = True
+            if args.save_strategy != "no":
+                control.should_save = True
+            if args.eval_strategy != "no":
+                control.should_evaluate = True
+        return control
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs is None or "elapsed_s" in logs:
+            return
+        fields = self.log_fields()
+        logs.update(fields)
+        if state.log_history and state.log_history[-1].get("step") == state.global_step:
+            state.log_history[-1].update(fields)
+
+    def on_prediction_step(self, args, state, control, **kwargs):
+        if not self.count_evaluation and not self._evaluating and self.clock.running:
+            self._evaluating = True
+            self.clock.pause()
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if self._evaluating:
+            self._evaluating = False
+            self.clock.resume()
+        if self.log_file and self._training and state.is_world_process_zero and args.output_dir:
+            os.makedirs(args.output_dir, exist_ok=True)
+            record = {"step": state.global_step, **self.log_fields(), "metrics": metrics or {}}
+            with open(os.path.join(args.output_dir, self.log_file), "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self._training = False
+        self.clock.sync(args.device)
+        self.clock.pause()
+        self._restore_signal_handlers()
+
+    # ---- preemption -------------------------------------------------------------------------------
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            logger.warning("Not in the main thread: SIGTERM/SIGINT will not checkpoint before stopping.")
+            return
+        for sig in _STOP_SIGNALS:
+            self._previous_handlers[sig] = signal.signal(sig, self._on_signal)
+
+    def _restore_signal_handlers(self) -> None:
+        for sig, handler in self._previous_handlers.items():
+            signal.signal(sig, handler)
+        self._previous_handlers.clear()
+
+    def _on_signal(self, signum, frame) -> None:
+        if signum == signal.SIGINT and self._signal_received.is_set():
+            self._restore_signal_handlers()
+            raise KeyboardInterrupt
+        self._signal_received.set()

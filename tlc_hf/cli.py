@@ -1,0 +1,91 @@
+"""The `tlc-hf` command line: one subcommand per job.
+
+Subcommands register themselves in `COMMANDS`; one that has not landed yet says so and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+EXIT_NOT_AVAILABLE = 2
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    run: Callable[[argparse.Namespace, list[str]], int] | None = None
+    # a command that hands its flags on to HfArgumentParser (all TrainingArguments flags) sets this
+    passes_through: bool = False
+
+
+def _not_available(name: str) -> Callable[[argparse.Namespace, list[str]], int]:
+    def run(args: argparse.Namespace, rest: list[str]) -> int:
+        print(f"tlc-hf {name}: not available yet in tlc_hf {_version()}.", file=sys.stderr)
+        return EXIT_NOT_AVAILABLE
+
+    return run
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _train_command() -> Command:
+    from .commands.train import add_arguments, run
+
+    return Command(
+        "train a model under a wall-clock budget (MLM, classification or seq2seq)", add_arguments, run, True
+    )
+
+
+def _commands() -> dict[str, Command]:
+    return {
+        "params": Command("parameter counts and their breakdown for a model name or config"),
+        "train": _train_command(),
+        "sweep": Command("train a grid of model sizes under the same wall-clock budget"),
+        "compress": Command("prune / quantize / distill a trained model with a recipe"),
+        "evaluate": Command("evaluate a model (perplexity, accuracy, BLEU, any `evaluate` metric)"),
+        "bench": Command("latency, throughput, size on disk and parameters of a model"),
+        "card": Command("write a model card with measured size, accuracy and latency"),
+        "push": Command("push a compressed model with its card and report to the Hub"),
+        "demo": Command("the main job: train large, then compress, end to end on the embedded corpus"),
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tlc-hf",
+        description="Train Large, Then Compress: budgeted training and compression for Hugging Face models.",
+    )
+    parser.add_argument("--version", action="version", version=f"tlc_hf {_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, command in _commands().items():
+        sub = subparsers.add_parser(
+            name, help=command.help, description=command.help, add_help=not command.passes_through
+        )
+        if command.add_arguments is not None:
+            command.add_arguments(sub)
+        sub.set_defaults(_run=command.run or _not_available(name), _passes_through=command.passes_through)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and not args._passes_through:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    try:
+        return args._run(args, rest)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as err:
+        print(f"tlc-hf {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""`tlc-hf train`: train a model on a task under a wall-clock budget; every TrainingArguments flag passes through."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainCommandArguments:
+    config: str | None = field(
+        default=None,
+        metadata={
+            "help": "Train from scratch with this config: a tiny name (bert-tiny, roberta-tiny, t5-tiny, mt5-tiny), "
+            "a config.json, or a Hub name (network)."
+        },
+    )
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Start from these pretrained weights (a local folder or a Hub id)."}
+    )
+    task: str = field(default="mlm", metadata={"help": "mlm, classification or seq2seq."})
+    dataset: str | None = field(
+        default=None, metadata={"help": "A Hub dataset name or a local dataset folder; default: the embedded corpus."}
+    )
+    dataset_config: str | None = field(default=None, metadata={"help": "The dataset config, e.g. mnli for glue."})
+    text_column: str | None = field(
+        default=None, metadata={"help": "Text column(s) when not auto-detected: 'a' or 'a,b'."}
+    )
+    label_column: str | None = field(default=None, metadata={"help": "Label column when not auto-detected."})
+    source: str = field(default="both", metadata={"help": "Embedded corpus: imdb, rotten_tomatoes or both."})
+    max_examples: int | None = field(default=None, metadata={"help": "Use a stratified subset of this many examples."})
+    max_eval_examples: int | None = field(default=512, metadata={"help": "Evaluate on at most this many examples."})
+    tokenizer: str | None = field(
+        default=None,
+        metadata={"help": "A tokenizer name or folder; default: the model's, or one trained on the corpus."},
+    )
+    vocab_size: int = field(default=8192, metadata={"help": "Vocabulary size of a tokenizer trained on the corpus."})
+    block_size: int = field(default=128, metadata={"help": "MLM block length in tokens."})
+    max_length: int = field(default=128, metadata={"help": "Max tokens per example (classification / seq2seq)."})
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags are parsed by HfArgumentParser in `run`; `--help` is answered there."""
+    parser.add_argument("-h", "--help", action="store_true", help="show the train options and exit")
+
+
+def _parser():
+    from transformers import HfArgumentParser
+
+    from ..training.arguments import BudgetSeq2SeqTrainingArguments
+
+    return HfArgumentParser(
+        (TrainCommandArguments, BudgetSeq2SeqTrainingArguments),
+        prog="tlc-hf train",
+        description="Train a model under a wall-clock budget. Every transformers TrainingArguments flag passes "
+        "through (e.g. --learning_rate 5e-4 --per_device_train_batch_size 32).",
+    )
+
+
+def run(args: argparse.Namespace, rest: list[str]) -> int:
+    parser = _parser()
+    if args.help:
+        parser.print_help()
+        return 0
+    command, training_args = parser.parse_args_into_dataclasses(rest)
+    result = train(command, training_args)
+    if result.get("preempted"):
+        print(f"Stopped by a signal; resume with: tlc-hf train ... --resume_from_checkpoint {result['checkpoint']}")
+    return 0
+
+
+def _prepare_data(command: TrainCommandArguments, tokenizer, seed: int):
+    from ..data import (
+        MLMCollator,
+        apply_fixed_mask,
+        build_classification_dataset,
+        build_mlm_dataset,
+        build_seq2seq_dataset,
+        load_corpus,
+    )
+
+    corpus = load_corpus(
+        command.dataset,
+        command.dataset_config,
+        source=command.source,
+        seed=seed,
+        max_examples=command.max_examples,
+        text_column=command.text_column,
+        label_column=command.label_column,
+    )
+    if command.task == "mlm":
+        data = build_mlm_dataset(tokenizer, corpus, block_size=command.block_size)
+        collator = MLMCollator(tokenizer, seed=seed)
+        eval_data = data["validation"]
+        if command.max_eval_examples and len(eval_data) > command.max_eval_examples:
+            eval_data = eval_data.select(range(command.max_eval_examples))
+        return data["train"], apply_fixed_mask(eval_data, tokenizer, seed=seed), collator, corpus
+    if command.task == "classification":
+        from transformers import DataCollatorWithPadding
+
+        data = build_classification_dataset(tokenizer, corpus, max_length=command.max_length)
+        collator = DataCollatorWithPadding(tokenizer)
+    else:
+        from transformers import DataCollatorForSeq2Seq
+
+        data = build_seq2seq_dataset(tokenizer, corpus, max_source_length=command.max_length)
+        collator = DataCollatorForSeq2Seq(tokenizer)
+    eval_data = data["validation"]
+    if command.max_eval_examples and len(eval_data) > command.max_eval_examples:
+        eval_data = eval_data.select(range(command.max_eval_examples))
+    return data["train"], eval_data, collator, corpus
+
+
+def train(command: TrainCommandArguments, training_args) -> dict:
+    """Build tokenizer, data and model from `command`, train under `training_args`, save to output_dir."""
+    from transformers import AutoTokenizer, set_seed
+
+    from ..data.tokenizer import FAMILY_TO_KIND, train_tokenizer
+    from ..evaluation.metrics import accuracy_metrics, add_perplexity, perplexity
+    from ..modeling import build_model, check_task, load_model, resolve_config
+    from ..training.trainer import BudgetSeq2SeqTrainer, BudgetTrainer
+
+    if (command.config is None) == (command.model_name_or_path is None):
+        raise ValueError("give exactly one of --config (train from scratch) or --model_name_or_path (pretrained)")
+    set_seed(training_args.seed)
+    config = resolve_config(command.config or command.model_name_or_path)
+    check_task(command.task, config)
+    tokenizer_source = command.tokenizer or command.model_name_or_path
+    if tokenizer_source is not None:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+    else:
+        kind = FAMILY_TO_KIND.get(config.model_type)
+        if kind is None:
+            raise ValueError(f"no tokenizer recipe for model_type={config.model_type!r}; pass --tokenizer")
+        tokenizer = train_tokenizer(kind, command.vocab_size, source=command.source)
+
+    train_data, eval_data, collator, corpus = _prepare_data(command, tokenizer, training_args.seed)
+    num_labels = None
+    if command.task == "classification":
+        num_labels = corpus["train"].features["label"].num_classes
+    if command.model_name_or_path:
+        model = load_model(command.model_name_or_path, command.task, num_labels=num_labels)
+    else:
+        config.vocab_size = len(tokenizer)
+        for attr, token in (("pad_token_id", "pad_token_id"), ("eos_token_id", "eos_token_id")):
+            if getattr(tokenizer, token) is not None:
+                setattr(config, attr, getattr(tokenizer, token))
+        if config.is_encoder_decoder:
+            config.decoder_start_token_id = tokenizer.pad_token_id
+        else:
+            config.max_position_embeddings = max(config.max_position_embeddings, command.block_size + 2)
+        model = build_model(config, command.task, num_labels=num_labels)
+
+    trainer_cls = BudgetSeq2SeqTrainer if command.task == "seq2seq" else BudgetTrainer
+    trainer = trainer_cls(
+        model=model,
+        args=training_args,
+        train_dataset=train_data,
+        eval_dataset=eval_data,
+        data_collator=collator,
+        processing_class=tokenizer,
+        compute_metrics=accuracy_metrics if command.task == "classification" else None,
+        callbacks=[add_perplexity()] if command.task == "mlm" else None,
+    )
+    output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    budget = trainer.budget_callback
+    if budget is not None and budget.preempted:
+        from ..training.checkpoints import find_resumable_checkpoint
+
+        return {"preempted": True, "checkpoint": find_resumable_checkpoint(training_args.output_dir)}
+
+    metrics = dict(output.metrics)
+    last_eval = next((log for log in reversed(trainer.state.log_history) if "eval_loss" in log), None)
+    if last_eval is None or last_eval.get("step") != trainer.state.global_step:
+        last_eval = trainer.evaluate()
+    metrics.update({k: v for k, v in last_eval.items() if k.startswith("eval_")})
+    if "eval_loss" in metrics and command.task == "mlm":
+        metrics["eval_perplexity"] = perplexity(metrics["eval_loss"])
+    trainer.save_model()
+    trainer.log_metrics("all", metrics)
+    trainer.save_metrics("all", metrics)
+    trainer.save_state()
+    if trainer.is_world_process_zero():
+        with open(os.path.join(training_args.output_dir, "tlc_train_args.json"), "w") as f:
+            json.dump({k: v for k, v in vars(command).items()}, f, indent=2, sort_keys=True)
+    return {"preempted": False, "metrics": metrics}

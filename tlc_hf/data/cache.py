@@ -1,0 +1,52 @@
+"""Where tlc_hf caches what it builds (tokenizers, tokenized datasets), and atomic folder writes."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def cache_root() -> Path:
+    """`$TLC_HF_CACHE`, else `$HF_HOME/tlc_hf`, else `~/.cache/tlc_hf`."""
+    if os.environ.get("TLC_HF_CACHE"):
+        return Path(os.environ["TLC_HF_CACHE"])
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]) / "tlc_hf"
+    return Path.home() / ".cache" / "tlc_hf"
+
+
+def cache_key(**parts) -> str:
+    """A short stable hash of JSON-able parts."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def atomic_directory(final_path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside `final_path`; rename it into place only if the block succeeds.
+
+    A failure leaves nothing at `final_path` (or the previous content untouched), never a half-written folder.
+    """
+    final_path = Path(final_path)
+    if final_path.exists() and not overwrite and any(final_path.iterdir()):
+        raise FileExistsError(f"{final_path} exists and is not empty; pass overwrite=True to replace it")
+    final_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final_path.name}.tmp-", dir=final_path.parent))
+    try:
+        yield tmp
+        if final_path.exists():
+            old = final_path.with_name(f".{final_path.name}.old-{os.getpid()}")
+            os.replace(final_path, old)
+            os.replace(tmp, final_path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final_path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,98 @@
+"""Tiny random-init models for tests, examples and benchmarks (hidden 32-64, 2 layers).
+
+Everything here is built from configs, so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import (
+    AutoModelForMaskedLM,
+    AutoModelForSeq2SeqLM,
+    AutoModelForSequenceClassification,
+    BertConfig,
+    MT5Config,
+    PretrainedConfig,
+    RobertaConfig,
+    T5Config,
+)
+
+TINY_FAMILIES = ("bert", "roberta", "t5", "mt5")
+ENCODER_FAMILIES = ("bert", "roberta")
+SEQ2SEQ_FAMILIES = ("t5", "mt5")
+TINY_VOCAB_SIZE = 128
+
+
+def tiny_config(
+    family: str, vocab_size: int = TINY_VOCAB_SIZE, hidden_size: int = 32, **overrides
+) -> PretrainedConfig:
+    """A 2-layer config of `family` ("bert", "roberta", "t5", "mt5") with `hidden_size` and 2 heads."""
+    if family in ENCODER_FAMILIES:
+        cls = BertConfig if family == "bert" else RobertaConfig
+        kwargs = dict(
+            vocab_size=vocab_size,
+            hidden_size=hidden_size,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=4 * hidden_size,
+            max_position_embeddings=128 + 2,
+            type_vocab_size=2 if family == "bert" else 1,
+            pad_token_id=0 if family == "bert" else 1,
+            bos_token_id=0,
+            eos_token_id=2,
+        )
+    elif family in SEQ2SEQ_FAMILIES:
+        cls = T5Config if family == "t5" else MT5Config
+        kwargs = dict(
+            vocab_size=vocab_size,
+            d_model=hidden_size,
+            d_kv=hidden_size // 2,
+            d_ff=2 * hidden_size if family == "mt5" else 4 * hidden_size,
+            num_layers=2,
+            num_decoder_layers=2,
+            num_heads=2,
+            relative_attention_num_buckets=8,
+            pad_token_id=0,
+            eos_token_id=1,
+            decoder_start_token_id=0,
+            feed_forward_proj="gated-gelu" if family == "mt5" else "relu",
+        )
+    else:
+        raise ValueError(f"family={family!r} is not a tiny family; choose one of {TINY_FAMILIES}")
+    kwargs.update(overrides)
+    return cls(**kwargs)
+
+
+def tiny_model(family: str, task: str | None = None, seed: int = 0, **config_overrides) -> torch.nn.Module:
+    """A tiny random-init model. `task`: "mlm" / "classification" for encoders, "seq2seq" for (m)T5.
+
+    The default task is "mlm" for encoders and "seq2seq" for T5/mT5.
+    """
+    config = tiny_config(family, **config_overrides)
+    task = task or ("seq2seq" if family in SEQ2SEQ_FAMILIES else "mlm")
+    torch.manual_seed(seed)
+    if task == "mlm" and family in ENCODER_FAMILIES:
+        model = AutoModelForMaskedLM.from_config(config)
+    elif task == "classification" and family in ENCODER_FAMILIES:
+        config.num_labels = 2
+        model = AutoModelForSequenceClassification.from_config(config)
+    elif task == "seq2seq" and family in SEQ2SEQ_FAMILIES:
+        model = AutoModelForSeq2SeqLM.from_config(config)
+    else:
+        raise ValueError(
+            f"task={task!r} does not fit family={family!r}; encoders take 'mlm' or 'classification', "
+            "T5/mT5 take 'seq2seq'"
+        )
+    return model.eval()
+
+
+def random_batch(
+    family: str, batch_size: int = 2, seq_len: int = 16, vocab_size: int = TINY_VOCAB_SIZE, seed: int = 0
+) -> dict[str, torch.Tensor]:
+    """Random token ids (and decoder ids for T5/mT5) that fit `tiny_model(family)`."""
+    gen = torch.Generator().manual_seed(seed)
+    input_ids = torch.randint(3, vocab_size, (batch_size, seq_len), generator=gen)
+    batch = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+    if family in SEQ2SEQ_FAMILIES:
+        batch["decoder_input_ids"] = torch.randint(3, vocab_size, (batch_size, seq_len // 2), generator=gen)
+    return batch

@@ -1,0 +1,86 @@
+"""`TrainingArguments` with a wall-clock budget: any HF script gains `--time_budget 2h`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import Seq2SeqTrainingArguments, TrainingArguments
+
+from ..budget.duration import format_duration, parse_duration
+from ..budget.schedules import TIME_LR_SCHEDULES, time_lr_lambda
+
+# Under a time budget the step limit must not win first: max_steps is raised to this.
+UNBOUNDED_MAX_STEPS = 10**12
+
+
+@dataclass
+class BudgetArgumentsMixin:
+    """The budget fields shared by `BudgetTrainingArguments` and `BudgetSeq2SeqTrainingArguments`."""
+
+    time_budget: str | None = field(
+        default=None,
+        metadata={
+            "help": 'Wall-clock budget for train(): seconds or "90s", "45m", "2h30m", "1d". Training stops at the '
+            "first optimizer step after it is spent. Epochs are then ignored (the data repeats), and max_steps "
+            "must be left unset."
+        },
+    )
+    time_lr_schedule: str = field(
+        default="linear",
+        metadata={
+            "help": f"LR schedule keyed to budget progress p = elapsed / budget, one of {TIME_LR_SCHEDULES}. "
+            "Replaces lr_scheduler_type when time_budget is set."
+        },
+    )
+    time_warmup_ratio: float = field(
+        default=0.0, metadata={"help": "Warmup as a fraction of the budget (for 'triangle': where the peak is)."}
+    )
+    time_count_evaluation: bool = field(
+        default=True,
+        metadata={"help": "Charge evaluation time to the budget (default). False pauses the clock while evaluating."},
+    )
+    eval_every: str | None = field(default=None, metadata={"help": 'Also evaluate every this much time, e.g. "10m".'})
+    save_every: str | None = field(
+        default=None, metadata={"help": 'Also save a checkpoint every this much time, e.g. "30m".'}
+    )
+    log_every: str | None = field(default=None, metadata={"help": 'Also log every this much time, e.g. "1m".'})
+
+    def __post_init__(self):
+        time_fields = {"eval_every": self.eval_every, "save_every": self.save_every, "log_every": self.log_every}
+        if self.time_budget is None:
+            given = [name for name, value in time_fields.items() if value is not None]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} time_budget; set time_budget (e.g. '2h') or drop them"
+                )
+        else:
+            budget_s = parse_duration(self.time_budget, "time_budget")
+            for name, value in time_fields.items():
+                if value is not None and parse_duration(value, name) > budget_s:
+                    raise ValueError(
+                        f"{name}={value!r} is longer than time_budget={self.time_budget!r} "
+                        f"({format_duration(budget_s)}); it would never fire"
+                    )
+            time_lr_lambda(self.time_lr_schedule, self.time_warmup_ratio)  # validates both
+            if self.max_steps > 0 and self.max_steps != UNBOUNDED_MAX_STEPS:
+                raise ValueError(
+                    f"max_steps={self.max_steps} conflicts with time_budget={self.time_budget!r}: give one limit. "
+                    "Leave max_steps at -1 to train until the budget is spent, or drop time_budget to train by steps."
+                )
+            self.max_steps = UNBOUNDED_MAX_STEPS
+        super().__post_init__()
+
+    @property
+    def time_budget_s(self) -> float | None:
+        return None if self.time_budget is None else parse_duration(self.time_budget, "time_budget")
+
+
+@dataclass
+class BudgetTrainingArguments(BudgetArgumentsMixin, TrainingArguments):
+    """`TrainingArguments` plus `time_budget`, `time_lr_schedule`, `time_warmup_ratio`, `time_count_evaluation`,
+    `eval_every`, `save_every` and `log_every`. Works with `HfArgumentParser`."""
+
+
+@dataclass
+class BudgetSeq2SeqTrainingArguments(BudgetArgumentsMixin, Seq2SeqTrainingArguments):
+    """`Seq2SeqTrainingArguments` with the budget fields of `BudgetTrainingArguments`."""
