@@ -25,8 +25,9 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
 
     Works with a stock `transformers.Trainer`; `tlc_hf.BudgetTrainer` adds time-keyed LR schedules.
 
-    What counts: by default everything inside `train()` after the first callback event counts against the
-    budget: training steps, evaluation, checkpoint saves and logging. With `count_evaluation=False` the
+    What counts: by default everything inside `train()` counts against the budget: set-up, training steps,
+    evaluation, checkpoint saves and logging (a stock `Trainer` tells callbacks nothing before
+    `on_train_begin`, so there the set-up before it is not counted; `BudgetTrainer` counts it). With `count_evaluation=False` the
     clock pauses while evaluation runs (from its first prediction step to the end of metric computation).
 
     Args:
@@ -83,6 +84,7 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
         self.log_file = log_file
         self.clock = BudgetClock(self.budget_s)
         self.resume_elapsed_s: float | None = None  # set by checkpoint restore
+        self.train_entered_at: float | None = None  # set by BudgetTrainer.train: count its set-up too
         self.preempted = False
         self._signal_received = threading.Event()
         self._previous_handlers: dict[int, object] = {}
@@ -137,7 +139,8 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
         self.resume_elapsed_s = None
         self.preempted = False
         self._signal_received.clear()
-        self.clock.start(elapsed)
+        self.clock.start(elapsed, since=self.train_entered_at)
+        self.train_entered_at = None
         self._training = True
         self._next_fire = {name: (elapsed // every + 1) * every for name, every in self.intervals.items()}
         if args.max_steps > 0 and state.max_steps < 10**9:

@@ -32,11 +32,12 @@ class BudgetClock:
     def running(self) -> bool:
         return self._started_at is not None
 
-    def start(self, elapsed: float = 0.0) -> None:
-        """Start (or restart) counting from `elapsed` seconds already spent."""
+    def start(self, elapsed: float = 0.0, since: float | None = None) -> None:
+        """Start (or restart) counting from `elapsed` seconds already spent, from now or from the
+        earlier `monotonic()` reading `since`."""
         self._offset = float(elapsed)
-        self.synced_elapsed = self._offset
-        self._started_at = monotonic()
+        self._started_at = monotonic() if since is None else since
+        self.synced_elapsed = self._offset  # what every rank knows until the first sync()
 
     def pause(self) -> None:
         if self._started_at is not None:

@@ -74,17 +74,10 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
-def _prepare_data(command: TrainCommandArguments, tokenizer, seed: int):
-    from ..data import (
-        MLMCollator,
-        apply_fixed_mask,
-        build_classification_dataset,
-        build_mlm_dataset,
-        build_seq2seq_dataset,
-        load_corpus,
-    )
+def _load_corpus(command: TrainCommandArguments, seed: int):
+    from ..data import load_corpus
 
-    corpus = load_corpus(
+    return load_corpus(
         command.dataset,
         command.dataset_config,
         source=command.source,
@@ -93,13 +86,24 @@ def _prepare_data(command: TrainCommandArguments, tokenizer, seed: int):
         text_column=command.text_column,
         label_column=command.label_column,
     )
+
+
+def _prepare_data(command: TrainCommandArguments, tokenizer, corpus, seed: int):
+    from ..data import (
+        MLMCollator,
+        apply_fixed_mask,
+        build_classification_dataset,
+        build_mlm_dataset,
+        build_seq2seq_dataset,
+    )
+
     if command.task == "mlm":
         data = build_mlm_dataset(tokenizer, corpus, block_size=command.block_size)
         collator = MLMCollator(tokenizer, seed=seed)
         eval_data = data["validation"]
         if command.max_eval_examples and len(eval_data) > command.max_eval_examples:
             eval_data = eval_data.select(range(command.max_eval_examples))
-        return data["train"], apply_fixed_mask(eval_data, tokenizer, seed=seed), collator, corpus
+        return data["train"], apply_fixed_mask(eval_data, tokenizer, seed=seed), collator
     if command.task == "classification":
         from transformers import DataCollatorWithPadding
 
@@ -113,7 +117,7 @@ def _prepare_data(command: TrainCommandArguments, tokenizer, seed: int):
     eval_data = data["validation"]
     if command.max_eval_examples and len(eval_data) > command.max_eval_examples:
         eval_data = eval_data.select(range(command.max_eval_examples))
-    return data["train"], eval_data, collator, corpus
+    return data["train"], eval_data, collator
 
 
 def train(command: TrainCommandArguments, training_args) -> dict:
@@ -130,6 +134,7 @@ def train(command: TrainCommandArguments, training_args) -> dict:
     set_seed(training_args.seed)
     config = resolve_config(command.config or command.model_name_or_path)
     check_task(command.task, config)
+    corpus = _load_corpus(command, training_args.seed)
     tokenizer_source = command.tokenizer or command.model_name_or_path
     if tokenizer_source is not None:
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
@@ -137,9 +142,9 @@ def train(command: TrainCommandArguments, training_args) -> dict:
         kind = FAMILY_TO_KIND.get(config.model_type)
         if kind is None:
             raise ValueError(f"no tokenizer recipe for model_type={config.model_type!r}; pass --tokenizer")
-        tokenizer = train_tokenizer(kind, command.vocab_size, source=command.source)
+        tokenizer = train_tokenizer(kind, command.vocab_size, corpus)
 
-    train_data, eval_data, collator, corpus = _prepare_data(command, tokenizer, training_args.seed)
+    train_data, eval_data, collator = _prepare_data(command, tokenizer, corpus, training_args.seed)
     num_labels = None
     if command.task == "classification":
         num_labels = corpus["train"].features["label"].num_classes
@@ -179,6 +184,8 @@ def train(command: TrainCommandArguments, training_args) -> dict:
     if last_eval is None or last_eval.get("step") != trainer.state.global_step:
         last_eval = trainer.evaluate()
     metrics.update({k: v for k, v in last_eval.items() if k.startswith("eval_")})
+    if budget is not None:
+        metrics.update(budget.log_fields())
     if "eval_loss" in metrics and command.task == "mlm":
         metrics["eval_perplexity"] = perplexity(metrics["eval_loss"])
     trainer.save_model()

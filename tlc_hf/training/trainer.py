@@ -13,6 +13,7 @@ from transformers import Seq2SeqTrainer, Trainer
 from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import TrainOutput
 
+from ..budget import clock as clock_module
 from ..budget.callback import WallClockBudgetCallback
 from ..budget.duration import format_duration
 from ..budget.progress import BudgetProgressCallback
@@ -82,6 +83,7 @@ class BudgetTrainerMixin:
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs) -> TrainOutput:
         """`Trainer.train`, resuming only from checkpoints written to the end (`resume_from_checkpoint=True`
         picks the newest complete one) and returning at once when the checkpoint's budget is spent."""
+        entered_at = clock_module.monotonic()
         if resume_from_checkpoint is True:
             resume_from_checkpoint = find_resumable_checkpoint(self.args.output_dir)
             if resume_from_checkpoint is None:
@@ -101,6 +103,8 @@ class BudgetTrainerMixin:
                 self.budget_callback.clock.sync()
                 self.budget_callback.clock.pause()
                 return TrainOutput(state["global_step"], float("nan"), {"train_runtime": 0.0, "elapsed_s": elapsed})
+        if self.budget_callback is not None:
+            self.budget_callback.train_entered_at = entered_at
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
 

@@ -1,0 +1,338 @@
+"""Wall-clock budget: fake-clock tests (patched clock, no sleeping) and a few real-time ones."""
+
+import json
+import math
+import os
+import time
+
+import pytest
+import torch
+from transformers import HfArgumentParser, Trainer, TrainerCallback, TrainingArguments
+
+from tlc_hf import (
+    BudgetTrainer,
+    BudgetTrainingArguments,
+    WallClockBudgetCallback,
+    find_resumable_checkpoint,
+    parse_duration,
+    time_lr_lambda,
+)
+from tlc_hf.budget import clock as clock_module
+from tlc_hf.testing import random_batch, tiny_model
+
+BASE_LR = 1e-3
+
+
+class FakeTime:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def fake_time(monkeypatch):
+    fake = FakeTime()
+    monkeypatch.setattr(clock_module, "monotonic", fake)
+    return fake
+
+
+class Tick(TrainerCallback):
+    """Each optimizer step costs `per_step` fake seconds; each evaluation `per_eval`."""
+
+    def __init__(self, fake, per_step=1.0, per_eval=0.0):
+        self.fake, self.per_step, self.per_eval = fake, per_step, per_eval
+        self.steps = 0
+        self.lr_at_step = {}
+
+    def on_step_begin(self, args, state, control, optimizer=None, **kwargs):
+        self.lr_at_step[state.global_step] = optimizer.param_groups[0]["lr"]
+        self.fake.now += self.per_step
+        self.steps += 1
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        self.fake.now += self.per_eval
+
+
+def toy_data(n=64):
+    batch = random_batch("bert", batch_size=n, seq_len=8, seed=1)
+    return [
+        {"input_ids": ids, "attention_mask": mask, "labels": int(ids[0] % 2)}
+        for ids, mask in zip(batch["input_ids"], batch["attention_mask"], strict=True)
+    ]
+
+
+def budget_trainer(tmp_path, callbacks=(), trainer_cls=BudgetTrainer, eval_data=None, **arg_overrides):
+    kwargs = dict(
+        output_dir=str(tmp_path / "out"),
+        time_budget="10s",
+        per_device_train_batch_size=4,
+        learning_rate=BASE_LR,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=True,
+        logging_steps=1,
+    )
+    kwargs.update(arg_overrides)
+    args = BudgetTrainingArguments(**kwargs)
+    return trainer_cls(
+        model=tiny_model("bert", "classification"),
+        args=args,
+        train_dataset=toy_data(),
+        eval_dataset=eval_data,
+        callbacks=list(callbacks),
+    )
+
+
+# ---- parsing and schedules ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, seconds",
+    [
+        (90, 90.0),
+        (1.5, 1.5),
+        ("90s", 90.0),
+        ("45m", 2700.0),
+        ("2h30m", 9000.0),
+        ("1d", 86400.0),
+        ("1.5h", 5400.0),
+        ("3600", 3600.0),
+        ("01:30:00", 5400.0),
+        ("1d2h3m4s", 93784.0),
+    ],
+)
+def test_parse_duration_forms(value, seconds):
+    assert parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize("value", [0, -5, "0s", "abc", "2x", "30m2h", "1h1h", "", "1:75", float("inf")])
+def test_parse_duration_rejects_with_the_allowed_forms(value):
+    with pytest.raises(ValueError, match=r"budget=.*(expected|must be)") as err:
+        parse_duration(value)
+    assert repr(value) in str(err.value)
+
+
+def test_parse_duration_type_error():
+    with pytest.raises(TypeError, match="budget=None"):
+        parse_duration(None)
+
+
+@pytest.mark.parametrize(
+    "schedule, warmup, formula",
+    [
+        ("linear", 0.2, lambda p: p / 0.2 if p < 0.2 else 1 - (p - 0.2) / 0.8),
+        ("cosine", 0.2, lambda p: p / 0.2 if p < 0.2 else 0.5 * (1 + math.cos(math.pi * (p - 0.2) / 0.8))),
+        ("constant", 0.2, lambda p: p / 0.2 if p < 0.2 else 1.0),
+        ("triangle", 0.0, lambda p: p / 0.5 if p < 0.5 else 1 - (p - 0.5) / 0.5),
+    ],
+)
+def test_lr_follows_each_schedule_formula_in_training(tmp_path, fake_time, schedule, warmup, formula):
+    tick = Tick(fake_time)
+    trainer = budget_trainer(tmp_path, [tick], time_lr_schedule=schedule, time_warmup_ratio=warmup)
+    trainer.train()
+    assert trainer.state.global_step == 10
+    # The LR of step k+1 is set right after step k, when p = k seconds / 10 seconds.
+    for k in (0, 1, 3, 5, 8, 9):
+        assert tick.lr_at_step[k] == pytest.approx(BASE_LR * formula(k / 10), abs=1e-12), (schedule, k)
+
+
+def test_schedule_bad_names():
+    with pytest.raises(ValueError, match="time_lr_schedule='poly'.*'linear', 'cosine', 'constant', 'triangle'"):
+        time_lr_lambda("poly")
+    with pytest.raises(ValueError, match="time_warmup_ratio=1.5"):
+        time_lr_lambda("linear", 1.5)
+
+
+# ---- stopping, logging, intervals -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("per_step, expected_steps", [(1.0, 10), (1.5, 7), (3.0, 4)])
+def test_stops_on_the_first_step_after_the_budget(tmp_path, fake_time, per_step, expected_steps):
+    trainer = budget_trainer(tmp_path, [Tick(fake_time, per_step)])
+    trainer.train()
+    assert trainer.state.global_step == expected_steps
+    assert trainer.budget_callback.elapsed_s == pytest.approx(expected_steps * per_step)
+
+
+def test_every_log_record_has_elapsed_and_progress(tmp_path, fake_time):
+    trainer = budget_trainer(tmp_path, [Tick(fake_time, 2.0)])
+    trainer.train()
+    step_logs = [log for log in trainer.state.log_history if "loss" in log]
+    assert [log["step"] for log in step_logs] == [1, 2, 3, 4, 5]
+    for log in trainer.state.log_history:
+        assert log["elapsed_s"] == pytest.approx(2.0 * log["step"])
+        assert log["budget_progress"] == pytest.approx(min(0.2 * log["step"], 1.0))
+
+
+def test_stock_trainer_with_the_callback(tmp_path, fake_time):
+    callback = WallClockBudgetCallback("5s")
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        max_steps=10**6,
+        per_device_train_batch_size=4,
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=True,
+        save_strategy="no",
+        logging_steps=1,
+    )
+    trainer = Trainer(
+        model=tiny_model("bert", "classification"),
+        args=args,
+        train_dataset=toy_data(),
+        callbacks=[Tick(fake_time, 1.0), callback],
+    )
+    trainer.train()
+    assert trainer.state.global_step == 5
+    assert all("elapsed_s" in log and "budget_progress" in log for log in trainer.state.log_history)
+
+
+def test_eval_every_writes_budget_log(tmp_path, fake_time):
+    trainer = budget_trainer(tmp_path, [Tick(fake_time, 1.0)], eval_data=toy_data(8), eval_every="3s")
+    trainer.train()
+    lines = (tmp_path / "out" / "budget_log.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [(r["step"], r["elapsed_s"]) for r in records] == [(3, 3.0), (6, 6.0), (9, 9.0)]
+    assert all("eval_loss" in r["metrics"] for r in records)
+    trainer.evaluate()  # after train(): not part of the training curve
+    assert len((tmp_path / "out" / "budget_log.jsonl").read_text().splitlines()) == 3
+
+
+def test_save_every_and_log_every(tmp_path, fake_time):
+    trainer = budget_trainer(tmp_path, [Tick(fake_time, 1.0)], save_every="4s", log_every="5s", logging_steps=1000)
+    trainer.train()
+    assert sorted(os.listdir(tmp_path / "out")) == ["checkpoint-4", "checkpoint-8"]
+    assert [log["step"] for log in trainer.state.log_history if "loss" in log] == [5, 10]
+
+
+@pytest.mark.parametrize("count_evaluation, expected_steps", [(True, 5), (False, 10)])
+def test_evaluation_time_counts_unless_excluded(tmp_path, fake_time, count_evaluation, expected_steps):
+    tick = Tick(fake_time, per_step=1.0, per_eval=5.0)
+    trainer = budget_trainer(
+        tmp_path,
+        [tick],
+        eval_data=toy_data(8),
+        eval_strategy="steps",
+        eval_steps=2,
+        time_count_evaluation=count_evaluation,
+    )
+    trainer.train()
+    # counted: steps 1-2 (2 s) + eval (5 s) + steps 3-4 (9 s) + eval (14 s) + step 5 -> 15 s >= 10 s
+    assert trainer.state.global_step == expected_steps
+
+
+# ---- resume ---------------------------------------------------------------------------------------
+
+
+def test_elapsed_time_survives_save_and_resume_and_downtime_is_free(tmp_path, fake_time):
+    first = budget_trainer(tmp_path, [Tick(fake_time)], save_strategy="steps", save_steps=4)
+    first.train()
+    out = tmp_path / "out"
+    assert sorted(os.listdir(out)) == ["checkpoint-10", "checkpoint-4", "checkpoint-8"]  # the stop saves too
+    state = json.loads((out / "checkpoint-8" / "trainer_state.json").read_text())
+    assert WallClockBudgetCallback.elapsed_in_state(state) == pytest.approx(8.0)
+
+    fake_time.now += 5000.0  # a long downtime between runs is not charged
+    second = budget_trainer(tmp_path, [Tick(fake_time)], save_strategy="steps", save_steps=4)
+    second.train(resume_from_checkpoint=str(out / "checkpoint-8"))
+    assert second.state.global_step == 10
+    resumed = [log for log in second.state.log_history if "loss" in log and log["step"] > 8]
+    assert [(log["step"], log["elapsed_s"]) for log in resumed] == [(9, 9.0), (10, 10.0)]
+
+
+def test_lr_schedule_continues_from_restored_progress(tmp_path, fake_time):
+    tick = Tick(fake_time)
+    budget_trainer(tmp_path, [tick], save_strategy="steps", save_steps=4).train()
+    resumed_tick = Tick(fake_time)
+    resumed = budget_trainer(tmp_path, [resumed_tick], save_strategy="steps", save_steps=4)
+    resumed.train(resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-4"))
+    for k in (4, 5, 7, 9):
+        assert resumed_tick.lr_at_step[k] == pytest.approx(tick.lr_at_step[k], abs=1e-12)
+
+
+def test_spent_budget_stops_at_once(tmp_path, fake_time):
+    budget_trainer(tmp_path, [Tick(fake_time)], save_strategy="steps", save_steps=4).train()
+    checkpoint = tmp_path / "out" / "checkpoint-10"
+    tick = Tick(fake_time)
+    trainer = budget_trainer(tmp_path, [tick], save_strategy="steps", save_steps=4)
+    output = trainer.train(resume_from_checkpoint=str(checkpoint))
+    assert tick.steps == 0 and output.global_step == 10
+    from safetensors.torch import load_file
+
+    saved = load_file(str(checkpoint / "model.safetensors"))
+    for name, tensor in trainer.model.state_dict().items():
+        if name in saved:
+            assert torch.equal(tensor, saved[name]), name
+
+
+def test_resume_true_skips_a_checkpoint_cut_off_mid_write(tmp_path, fake_time):
+    budget_trainer(tmp_path, [Tick(fake_time)], save_strategy="steps", save_steps=4).train()
+    out = tmp_path / "out"
+    (out / "checkpoint-12").mkdir()  # killed mid-write: weights, but no trainer state
+    (out / "checkpoint-12" / "model.safetensors").write_bytes(b"partial")
+    (out / "checkpoint-10" / "trainer_state.json").write_text('{"global_step": 1')  # cut off
+    assert find_resumable_checkpoint(out) == str(out / "checkpoint-8")
+    trainer = budget_trainer(tmp_path, [Tick(fake_time)], save_strategy="no")
+    trainer.train(resume_from_checkpoint=True)
+    assert trainer.state.global_step == 10
+
+
+# ---- bad input ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(time_budget="0"), "time_budget='0' must be > 0"),
+        (dict(time_budget="soon"), "time_budget='soon' is not a duration"),
+        (dict(time_budget="1m", eval_every="2m"), "eval_every='2m' is longer than time_budget='1m'"),
+        (dict(time_budget="1h", max_steps=100), "max_steps=100 conflicts with time_budget='1h'"),
+        (dict(time_budget="1h", time_lr_schedule="poly"), "time_lr_schedule='poly' is not known"),
+        (dict(time_budget=None, save_every="5m"), "save_every needs time_budget"),
+    ],
+)
+def test_bad_input_fails_before_anything_is_written(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        BudgetTrainingArguments(output_dir=str(tmp_path / "out"), **overrides)
+    assert not (tmp_path / "out").exists()
+
+
+def test_callback_rejects_interval_longer_than_budget():
+    with pytest.raises(ValueError, match="save_every='2h'.*longer than the budget"):
+        WallClockBudgetCallback("1h", save_every="2h")
+
+
+def test_eval_every_without_eval_dataset(tmp_path):
+    with pytest.raises(ValueError, match="eval_every needs an eval_dataset"):
+        budget_trainer(tmp_path, eval_every="2s")
+
+
+def test_hf_argument_parser_gains_time_budget():
+    (args,) = HfArgumentParser(BudgetTrainingArguments).parse_args_into_dataclasses(
+        ["--output_dir", "x", "--time_budget", "2h", "--time_lr_schedule", "cosine", "--eval_every", "10m"]
+    )
+    assert args.time_budget_s == 7200 and args.time_lr_schedule == "cosine" and args.max_steps > 10**9
+
+
+# ---- real time ------------------------------------------------------------------------------------
+
+
+def test_real_three_second_budget(tmp_path):
+    durations = []
+
+    class StepTimer(TrainerCallback):
+        def on_step_begin(self, *args, **kwargs):
+            self.start = time.monotonic()
+
+        def on_step_end(self, *args, **kwargs):
+            durations.append(time.monotonic() - self.start)
+
+    trainer = budget_trainer(tmp_path, [StepTimer()], time_budget="3s")
+    start = time.monotonic()
+    trainer.train()
+    took = time.monotonic() - start
+    slowest_step = max(durations)
+    assert 3.0 <= took <= 3.0 + 2 * slowest_step, (took, slowest_step, len(durations))
