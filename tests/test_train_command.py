@@ -112,6 +112,35 @@ def test_pretrain_then_finetune_from_the_checkpoint(tmp_path):
     assert json.loads((cls / "all_results.json").read_text())["eval_accuracy"] >= 0.0
 
 
+def test_train_a_scaled_config(tmp_path):
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "roberta-tiny",
+                "--num_layers",
+                "3",
+                "--hidden_size",
+                "48",
+                "--head_dim",
+                "16",
+                "--task",
+                "mlm",
+                "--time_budget",
+                "2s",
+                "--output_dir",
+                str(out),
+                *COMMON,
+            ]
+        )
+        == 0
+    )
+    config = json.loads((out / "config.json").read_text())
+    assert (config["num_hidden_layers"], config["hidden_size"], config["num_attention_heads"]) == (3, 48, 3)
+
+
 def test_task_that_does_not_fit_the_model(tmp_path, capsys):
     code = main(
         [

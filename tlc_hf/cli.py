@@ -44,11 +44,23 @@ def _train_command() -> Command:
     )
 
 
+def _params_command() -> Command:
+    from .commands.params import add_arguments, run
+
+    return Command("parameter counts and their breakdown for a model name or config", add_arguments, run)
+
+
+def _sweep_command() -> Command:
+    from .commands.sweep import add_arguments, run
+
+    return Command("train a grid of model sizes under the same wall-clock budget", add_arguments, run)
+
+
 def _commands() -> dict[str, Command]:
     return {
-        "params": Command("parameter counts and their breakdown for a model name or config"),
+        "params": _params_command(),
         "train": _train_command(),
-        "sweep": Command("train a grid of model sizes under the same wall-clock budget"),
+        "sweep": _sweep_command(),
         "compress": Command("prune / quantize / distill a trained model with a recipe"),
         "evaluate": Command("evaluate a model (perplexity, accuracy, BLEU, any `evaluate` metric)"),
         "bench": Command("latency, throughput, size on disk and parameters of a model"),
@@ -82,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return args._run(args, rest)
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as err:
+    except (ValueError, TypeError, OSError, ImportError) as err:
         print(f"tlc-hf {args.command}: error: {err}", file=sys.stderr)
         return 1
 

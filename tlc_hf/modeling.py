@@ -14,6 +14,8 @@ from transformers import (
     PreTrainedModel,
 )
 
+from .scaling.configs import shipped_config_dict
+
 TASKS = ("mlm", "classification", "seq2seq")
 _TASK_AUTO_CLASS = {
     "mlm": AutoModelForMaskedLM,
@@ -25,24 +27,35 @@ TINY_CONFIG_NAMES = ("bert-tiny", "roberta-tiny", "t5-tiny", "mt5-tiny")
 
 
 def resolve_config(name: str | os.PathLike | PretrainedConfig, **overrides) -> PretrainedConfig:
-    """A config from: a config object, a tiny name (`"roberta-tiny"`), a `config.json` file or folder,
-    or any name `AutoConfig.from_pretrained` takes (a Hub id, with network). `overrides` set attributes."""
+    """A config from: a config object, a tiny name (`"roberta-tiny"`), a shipped name (`"roberta-large"`,
+    `"google/mt5-base"`; see `tlc_hf.scaling.SHIPPED_CONFIGS`), a `config.json` file, or any name
+    `AutoConfig.from_pretrained` takes (a local folder, or a Hub id with network). `overrides` set attributes."""
     if isinstance(name, PretrainedConfig):
         config = name.__class__.from_dict(name.to_dict())
     elif str(name) in TINY_CONFIG_NAMES:
         from .testing import tiny_config
 
         config = tiny_config(str(name).removesuffix("-tiny"))
+    elif shipped_config_dict(str(name)) is not None:
+        data = shipped_config_dict(str(name))
+        config = _config_from_dict(data)
     elif os.path.isfile(name):
         with open(name) as f:
             data = json.load(f)
         if "model_type" not in data:
             raise ValueError(f"config file {name} has no 'model_type'; it is not a transformers config")
-        config = AutoConfig.for_model(**data)
+        config = _config_from_dict(data)
     else:
         config = AutoConfig.from_pretrained(str(name))
     for key, value in overrides.items():
         setattr(config, key, value)
+    return config
+
+
+def _config_from_dict(data: dict) -> PretrainedConfig:
+    config = AutoConfig.for_model(**data)
+    # transformers v5 forces tied (m)T5 embeddings; remember what the checkpoint declares.
+    config._declared_tie_word_embeddings = data.get("tie_word_embeddings")
     return config
 
 

@@ -44,8 +44,10 @@ def _parse_string(text: str) -> float | None:
 
 
 def format_duration(seconds: float) -> str:
-    """`5400` -> "1h30m0s"; used in messages and progress bars."""
+    """`5400` -> "1h30m00s", `300` -> "5m00s", `20` -> "20s"; used in messages and progress bars."""
     seconds = max(0.0, seconds)
     hours, rest = divmod(int(round(seconds)), 3600)
     minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

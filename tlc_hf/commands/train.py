@@ -23,6 +23,9 @@ class TrainCommandArguments:
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "Start from these pretrained weights (a local folder or a Hub id)."}
     )
+    num_layers: int | None = field(default=None, metadata={"help": "Scale --config to this depth."})
+    hidden_size: int | None = field(default=None, metadata={"help": "Scale --config to this width."})
+    head_dim: int = field(default=64, metadata={"help": "Head size when scaling (heads = width / head_dim)."})
     task: str = field(default="mlm", metadata={"help": "mlm, classification or seq2seq."})
     dataset: str | None = field(
         default=None, metadata={"help": "A Hub dataset name or a local dataset folder; default: the embedded corpus."}
@@ -125,14 +128,19 @@ def train(command: TrainCommandArguments, training_args) -> dict:
     from transformers import AutoTokenizer, set_seed
 
     from ..data.tokenizer import FAMILY_TO_KIND, train_tokenizer
-    from ..evaluation.metrics import accuracy_metrics, add_perplexity, perplexity
+    from ..evaluation.metrics import accuracy_metrics, masked_token_loss_sums, perplexity_metrics
     from ..modeling import build_model, check_task, load_model, resolve_config
+    from ..scaling.scale import scale_config
     from ..training.trainer import BudgetSeq2SeqTrainer, BudgetTrainer
 
     if (command.config is None) == (command.model_name_or_path is None):
         raise ValueError("give exactly one of --config (train from scratch) or --model_name_or_path (pretrained)")
     set_seed(training_args.seed)
     config = resolve_config(command.config or command.model_name_or_path)
+    if command.num_layers or command.hidden_size:
+        if command.model_name_or_path:
+            raise ValueError("--num_layers/--hidden_size scale a --config; pretrained weights cannot be rescaled")
+        config = scale_config(config, command.num_layers, command.hidden_size, head_dim=command.head_dim)
     check_task(command.task, config)
     corpus = _load_corpus(command, training_args.seed)
     tokenizer_source = command.tokenizer or command.model_name_or_path
@@ -169,8 +177,8 @@ def train(command: TrainCommandArguments, training_args) -> dict:
         eval_dataset=eval_data,
         data_collator=collator,
         processing_class=tokenizer,
-        compute_metrics=accuracy_metrics if command.task == "classification" else None,
-        callbacks=[add_perplexity()] if command.task == "mlm" else None,
+        compute_metrics={"classification": accuracy_metrics, "mlm": perplexity_metrics}.get(command.task),
+        preprocess_logits_for_metrics=masked_token_loss_sums if command.task == "mlm" else None,
     )
     output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     budget = trainer.budget_callback
@@ -186,8 +194,6 @@ def train(command: TrainCommandArguments, training_args) -> dict:
     metrics.update({k: v for k, v in last_eval.items() if k.startswith("eval_")})
     if budget is not None:
         metrics.update(budget.log_fields())
-    if "eval_loss" in metrics and command.task == "mlm":
-        metrics["eval_perplexity"] = perplexity(metrics["eval_loss"])
     trainer.save_model()
     trainer.log_metrics("all", metrics)
     trainer.save_metrics("all", metrics)

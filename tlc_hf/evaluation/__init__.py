@@ -1,5 +1,5 @@
 """Evaluation: core metrics computed without the Hub."""
 
-from .metrics import accuracy_metrics, add_perplexity
+from .metrics import accuracy_metrics, masked_token_loss_sums, perplexity, perplexity_metrics
 
-__all__ = ["accuracy_metrics", "add_perplexity"]
+__all__ = ["accuracy_metrics", "masked_token_loss_sums", "perplexity", "perplexity_metrics"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from transformers import EvalPrediction, TrainerCallback
+import torch
+from transformers import EvalPrediction
 
 
 def accuracy_metrics(prediction: EvalPrediction) -> dict[str, float]:
@@ -29,13 +30,31 @@ def perplexity(loss: float) -> float:
     return math.exp(min(loss, 50.0))
 
 
-class PerplexityCallback(TrainerCallback):
-    """Adds `eval_perplexity = exp(eval_loss)` to each evaluation's metrics (put it before loggers)."""
+def masked_token_loss_sums(logits: torch.Tensor | tuple, labels: torch.Tensor) -> torch.Tensor:
+    """Per example: [summed cross-entropy over labelled tokens, their count].
 
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        if metrics is not None and "eval_loss" in metrics:
-            metrics["eval_perplexity"] = perplexity(metrics["eval_loss"])
+    Use as the Trainer's `preprocess_logits_for_metrics`: evaluation keeps two numbers per example
+    instead of the full logits (batch x length x vocabulary).
+    """
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    counted = labels != -100
+    losses = torch.nn.functional.cross_entropy(logits[counted].float(), labels[counted], reduction="none")
+    example = counted.nonzero()[:, 0]  # which example each labelled token belongs to
+    sums = torch.zeros(labels.shape[0], 2, dtype=torch.float32, device=labels.device)
+    sums[:, 0].index_add_(0, example, losses)
+    sums[:, 1] = counted.sum(dim=1).float()
+    return sums
 
 
-def add_perplexity() -> PerplexityCallback:
-    return PerplexityCallback()
+def perplexity_metrics(prediction: EvalPrediction) -> dict[str, float]:
+    """Perplexity = exp(mean masked-token cross-entropy over the whole eval set), token-weighted.
+
+    Pair with `preprocess_logits_for_metrics=masked_token_loss_sums`. With a fixed eval mask
+    (`apply_fixed_mask`) it is comparable across evaluations and across models.
+    """
+    sums = np.asarray(prediction.predictions, dtype=np.float64).reshape(-1, 2)
+    total_loss, tokens = sums[:, 0].sum(), sums[:, 1].sum()
+    if tokens == 0:
+        raise ValueError("no labelled tokens in the eval set; perplexity is undefined")
+    mean_loss = total_loss / tokens
+    return {"perplexity": perplexity(mean_loss), "masked_token_loss": float(mean_loss), "masked_tokens": int(tokens)}
