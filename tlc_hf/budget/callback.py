@@ -11,6 +11,7 @@ import threading
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 from transformers.trainer_callback import ExportableState
 
+from ..logs import add_log_fields
 from .clock import BudgetClock
 from .duration import format_duration, parse_duration
 
@@ -205,12 +206,8 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
         return control
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs is None or "elapsed_s" in logs:
-            return
-        fields = self.log_fields()
-        logs.update(fields)
-        if state.log_history and state.log_history[-1].get("step") == state.global_step:
-            state.log_history[-1].update(fields)
+        if logs is not None and "elapsed_s" not in logs:
+            add_log_fields(state, logs, self.log_fields())
 
     def on_prediction_step(self, args, state, control, **kwargs):
         if not self.count_evaluation and not self._evaluating and self.clock.running:

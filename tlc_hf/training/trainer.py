@@ -52,10 +52,24 @@ class BudgetTrainerMixin:
             return None
         if "eval_every" in callback.intervals and self.eval_dataset is None:
             raise ValueError("eval_every needs an eval_dataset; pass eval_dataset=... to the trainer")
+        self._link_compression_callbacks(callback)
         if any(isinstance(cb, ProgressCallback) for cb in self.callback_handler.callbacks):
             self.remove_callback(ProgressCallback)
             self.add_callback(BudgetProgressCallback(callback))
         return callback
+
+    def _link_compression_callbacks(self, budget_callback) -> None:
+        """Compression schedules follow the budget's progress (time), not the unbounded step count."""
+        from ..compression.base import CompressionCallback
+
+        for cb in self.callback_handler.callbacks:
+            if isinstance(cb, CompressionCallback) and cb.budget is None:
+                cb.budget = budget_callback
+
+    def add_callback(self, callback):
+        super().add_callback(callback)
+        if getattr(self, "budget_callback", None) is not None:
+            self._link_compression_callbacks(self.budget_callback)
 
     @property
     def time_lr_schedule(self) -> str | None:

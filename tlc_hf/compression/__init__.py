@@ -1,0 +1,31 @@
+"""Compression during or after training: one folder per method, shared machinery in base.py."""
+
+from .base import (
+    COMPRESSION_CONFIG_NAME,
+    CompressionCallback,
+    CompressionConfig,
+    ramp_value,
+    register_method,
+    registered_methods,
+)
+from .loading import load_compressed, save_compressed
+from .magnitude import MagnitudePruningCallback, MagnitudePruningConfig, prune_magnitude_
+from .masks import sparsity_report
+from .targets import SUPPORTED_MODEL_TYPES, find_targets
+
+__all__ = [
+    "COMPRESSION_CONFIG_NAME",
+    "SUPPORTED_MODEL_TYPES",
+    "CompressionCallback",
+    "CompressionConfig",
+    "MagnitudePruningCallback",
+    "MagnitudePruningConfig",
+    "find_targets",
+    "load_compressed",
+    "save_compressed",
+    "prune_magnitude_",
+    "ramp_value",
+    "register_method",
+    "registered_methods",
+    "sparsity_report",
+]

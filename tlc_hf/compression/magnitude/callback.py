@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import logging
+
+from ...logs import add_log_fields
+from ..base import CompressionCallback, ramp_value, record_compression
+from ..masks import apply_masks_, sparsity_report, zero_optimizer_state_
+from ..targets import find_targets
+from .config import MagnitudePruningConfig
+from .prune import magnitude_step_
+
+logger = logging.getLogger(__name__)
+
+
+class MagnitudePruningCallback(CompressionCallback):
+    """Gradual magnitude pruning for a stock `Trainer` or `BudgetTrainer`.
+
+    Every `update_every` steps the sparsity is set to the scheduled value at progress p; after every
+    optimizer step the masks are re-applied, so pruned weights stay exactly zero whatever the optimizer's
+    momentum says. Logs `sparsity`. At the end of training the final sparsity is applied if p reached
+    `end`, and the config is recorded on the model (`model.tlc_compression`).
+    """
+
+    def __init__(self, config: MagnitudePruningConfig | None = None, budget=None, **config_kwargs):
+        super().__init__(budget)
+        self.config = config or MagnitudePruningConfig(**config_kwargs)
+        self.targets = {}
+        self.current_sparsity = 0.0
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.targets = find_targets(
+            model, self.config.target_modules, self.config.include_embeddings, self.config.include_head
+        )
+        self._update(state, kwargs.get("optimizer"), force=True)
+
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        apply_masks_(self.targets)
+
+    def on_step_end(self, args, state, control, optimizer=None, **kwargs):
+        self._update(state, optimizer, force=state.global_step % self.config.update_every == 0)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.targets:
+            add_log_fields(state, logs, {"sparsity": round(self.current_sparsity, 6)})
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        self._update(state, kwargs.get("optimizer"), force=True)
+        report = sparsity_report(model, self.targets)
+        logger.info("Magnitude pruning ended at %.2f%% target sparsity", 100 * report["target_sparsity"])
+        if self.current_sparsity > 0:
+            record_compression(model, self.config)
+
+    def _update(self, state, optimizer, force: bool) -> None:
+        p = self.progress(state)
+        c = self.config
+        target = ramp_value(p, c.initial_sparsity, c.sparsity, c.start, c.end, c.ramp)
+        reached_end = p >= c.end and self.current_sparsity < c.sparsity
+        if (force or reached_end) and target > self.current_sparsity:
+            magnitude_step_(self.targets, target, c.scope)
+            zero_optimizer_state_(optimizer, self.targets)
+            self.current_sparsity = target

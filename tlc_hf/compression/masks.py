@@ -1,0 +1,93 @@
+"""Unstructured masks: computed by magnitude or score, kept on the module, enforced after every step.
+
+A mask lives on its module as a non-persistent buffer, so `state_dict()` and `save_pretrained` are
+unchanged: pruned weights are stored as exact zeros.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+MASK_BUFFER = "tlc_mask"
+
+
+def get_mask(module: nn.Module) -> torch.Tensor | None:
+    return getattr(module, MASK_BUFFER, None)
+
+
+def set_mask(module: nn.Module, mask: torch.Tensor) -> None:
+    mask = mask.to(device=module.weight.device, dtype=torch.bool)
+    if MASK_BUFFER in module._buffers:
+        module._buffers[MASK_BUFFER] = mask
+    else:
+        module.register_buffer(MASK_BUFFER, mask, persistent=False)
+
+
+def remove_mask(module: nn.Module) -> None:
+    module._buffers.pop(MASK_BUFFER, None)
+
+
+def lowest_k_masks(scores: dict[str, torch.Tensor], sparsity: float, scope: str = "local") -> dict[str, torch.Tensor]:
+    """Masks that drop the round(sparsity * n) lowest-scoring entries, per tensor ("local") or across all
+    tensors ("global"): the rule of torch.nn.utils.prune's `l1_unstructured` / `global_unstructured`."""
+    if scope == "local":
+        return {name: _lowest_k_mask(score.flatten(), sparsity).view_as(score) for name, score in scores.items()}
+    flat = torch.cat([score.flatten() for score in scores.values()])
+    mask = _lowest_k_mask(flat, sparsity)
+    out, offset = {}, 0
+    for name, score in scores.items():
+        out[name] = mask[offset : offset + score.numel()].view_as(score)
+        offset += score.numel()
+    return out
+
+
+def _lowest_k_mask(values: torch.Tensor, sparsity: float) -> torch.Tensor:
+    k = round(sparsity * values.numel())
+    mask = torch.ones_like(values, dtype=torch.bool)
+    if k > 0:
+        mask[torch.topk(values.float(), k, largest=False).indices] = False
+    return mask
+
+
+@torch.no_grad()
+def apply_masks_(modules: dict[str, nn.Module]) -> None:
+    """Zero the masked weights (in place)."""
+    for module in modules.values():
+        mask = get_mask(module)
+        if mask is not None:
+            module.weight.mul_(mask)
+
+
+@torch.no_grad()
+def zero_optimizer_state_(optimizer, modules: dict[str, nn.Module]) -> None:
+    """Zero optimizer state (Adam moments, momentum) at masked entries so it cannot push them back."""
+    if optimizer is None:
+        return
+    optimizer = getattr(optimizer, "optimizer", optimizer)  # accelerate's wrapper
+    for module in modules.values():
+        mask = get_mask(module)
+        state = optimizer.state.get(module.weight) if mask is not None else None
+        for value in (state or {}).values():
+            if torch.is_tensor(value) and value.shape == mask.shape:
+                value.mul_(mask)
+
+
+def sparsity_report(model: nn.Module, targets: dict[str, nn.Module]) -> dict:
+    """Sparsity per target module and over all targets; parameter counts of the whole model."""
+    per_module, zeros, total = {}, 0, 0
+    for name, module in targets.items():
+        weight = module.weight
+        module_zeros = int((weight == 0).sum())
+        per_module[name] = module_zeros / weight.numel()
+        zeros += module_zeros
+        total += weight.numel()
+    params = sum(p.numel() for p in model.parameters())
+    nonzero = sum(int((p != 0).sum()) for p in model.parameters())
+    return {
+        "target_sparsity": zeros / total if total else 0.0,
+        "target_params": total,
+        "params_total": params,
+        "params_nonzero": nonzero,
+        "per_module": per_module,
+    }
