@@ -27,6 +27,8 @@ _LAZY = {
     "MagnitudePruningConfig": "tlc_hf.compression.magnitude",
     "MagnitudePruningCallback": "tlc_hf.compression.magnitude",
     "save_compressed": "tlc_hf.compression.loading",
+    "prune_structured_": "tlc_hf.compression.structured",
+    "StructuredPruningConfig": "tlc_hf.compression.structured",
     "load_compressed": "tlc_hf.compression.loading",
     "sparsity_report": "tlc_hf.compression.masks",
     "scale_config": "tlc_hf.scaling.scale",

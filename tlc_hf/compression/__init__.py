@@ -11,6 +11,7 @@ from .base import (
 from .loading import load_compressed, save_compressed
 from .magnitude import MagnitudePruningCallback, MagnitudePruningConfig, prune_magnitude_
 from .masks import sparsity_report
+from .structured import StructuredPruningConfig, prune_structured_
 from .targets import SUPPORTED_MODEL_TYPES, find_targets
 
 __all__ = [
@@ -20,10 +21,12 @@ __all__ = [
     "CompressionConfig",
     "MagnitudePruningCallback",
     "MagnitudePruningConfig",
+    "StructuredPruningConfig",
     "find_targets",
     "load_compressed",
     "save_compressed",
     "prune_magnitude_",
+    "prune_structured_",
     "ramp_value",
     "register_method",
     "registered_methods",

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..base import ScheduleConfig, check_choice, check_fraction, register_method
+
+IMPORTANCE = ("magnitude", "gradient")
+
+
+@register_method
+@dataclass
+class StructuredPruningConfig(ScheduleConfig):
+    """Remove whole attention heads and FFN neurons (`heads`, `ffn`: fractions to remove, in [0, 1)).
+
+    `layout` and `native` are filled in by pruning: the shapes needed to rebuild the model on load, and
+    whether the config alone describes them (then plain `from_pretrained` loads the model).
+    """
+
+    method = "structured"
+    heads: float = field(default=0.5, metadata={"help": "Fraction of attention heads to remove, in [0, 1)."})
+    ffn: float = field(default=0.5, metadata={"help": "Fraction of FFN neurons to remove, in [0, 1)."})
+    importance: str = field(default="magnitude", metadata={"help": "magnitude or gradient (Michel et al. 2019)."})
+    uniform: bool = field(default=False, metadata={"help": "Same count per layer (and native reload where possible)."})
+    num_batches: int = field(default=8, metadata={"help": "Batches for gradient importance."})
+    steps: int = field(default=4, metadata={"help": "Callback: prune in this many rounds between start and end."})
+    layout: dict | None = field(default=None, metadata={"help": "Filled by pruning: shapes to rebuild on load."})
+    native: bool | None = field(default=None, metadata={"help": "Filled by pruning: config describes the shapes."})
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("heads", "ffn"):
+            value = getattr(self, name)
+            if value == 1 or value == 1.0:
+                raise ValueError(
+                    f"{name}={value!r} would remove every {'head' if name == 'heads' else 'neuron'}; "
+                    "a layer keeps at least one. Use a fraction in [0, 1)."
+                )
+            check_fraction(name, value)
+        check_choice("importance", self.importance, IMPORTANCE)
+        if not isinstance(self.num_batches, int) or self.num_batches < 1:
+            raise ValueError(f"num_batches={self.num_batches!r} must be a positive int")
+        if not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError(f"steps={self.steps!r} must be a positive int")
+
+    @classmethod
+    def restore_structure(cls, model, record: dict) -> None:
+        from .prune import restore_layout_
+
+        if record.get("layout") and not record.get("native"):
+            restore_layout_(model, record["layout"])

@@ -1,0 +1,305 @@
+"""Rank attention heads and FFN neurons, and physically remove the least important ones."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from ..base import record_compression
+from .config import StructuredPruningConfig
+from .t5 import make_pruned_t5_attention
+from .units import AttentionUnit, FFNUnit, current_heads, current_neurons, get_module, model_units, set_module
+
+
+# ---- importance ----------------------------------------------------------------------------------------
+def _rows(weight: torch.Tensor, size: int) -> torch.Tensor:
+    """Per-unit L2 norm over groups of `size` output rows."""
+    return weight.detach().float().view(-1, size, weight.shape[1]).pow(2).sum(dim=(1, 2))
+
+
+def _cols(weight: torch.Tensor, size: int) -> torch.Tensor:
+    return weight.detach().float().view(weight.shape[0], -1, size).pow(2).sum(dim=(0, 2))
+
+
+def magnitude_importance(model: nn.Module, attention: list[AttentionUnit], ffn: list[FFNUnit]):
+    """L2 norm of each head's q/k/v rows and o columns; of each neuron's input rows and output column."""
+    heads = [
+        (
+            sum(_rows(get_module(model, p).weight, u.head_dim) for p in (u.q, u.k, u.v))
+            + _cols(get_module(model, u.o).weight, u.head_dim)
+        ).sqrt()
+        for u in attention
+    ]
+    neurons = [
+        (
+            sum(_rows(get_module(model, p).weight, 1) for p in u.inputs) + _cols(get_module(model, u.output).weight, 1)
+        ).sqrt()
+        for u in ffn
+    ]
+    return heads, neurons
+
+
+def taylor_importance_from_grads(model: nn.Module, attention: list[AttentionUnit], ffn: list[FFNUnit]):
+    """|dL/dm| for a mask m scaling each head's / neuron's output (Michel et al. 2019), from the current
+    .grad of the output projections: sum over the unit's o columns of grad * weight."""
+
+    def unit_sums(path: str, size: int) -> torch.Tensor:
+        weight = get_module(model, path).weight
+        if weight.grad is None:
+            return torch.zeros(weight.shape[1] // size)
+        product = weight.grad.detach().float() * weight.detach().float()
+        return product.view(weight.shape[0], -1, size).sum(dim=(0, 2)).abs()
+
+    return [unit_sums(u.o, u.head_dim) for u in attention], [unit_sums(u.output, 1) for u in ffn]
+
+
+def gradient_importance(model: nn.Module, batches: Iterable[dict], num_batches: int, attention, ffn):
+    """Taylor importance accumulated over `num_batches` batches (each a dict with labels)."""
+    was_training = model.training
+    model.eval()
+    heads = [torch.zeros(current_heads(model, u)) for u in attention]
+    neurons = [torch.zeros(current_neurons(model, u)) for u in ffn]
+    seen = 0
+    device = next(model.parameters()).device
+    for batch in batches:
+        if seen == num_batches:
+            break
+        model.zero_grad(set_to_none=True)
+        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        loss = model(**batch).loss
+        if loss is None:
+            raise ValueError("importance='gradient' needs batches with labels (the model returned no loss)")
+        loss.backward()
+        batch_heads, batch_neurons = taylor_importance_from_grads(model, attention, ffn)
+        heads = [a + b for a, b in zip(heads, batch_heads, strict=True)]
+        neurons = [a + b for a, b in zip(neurons, batch_neurons, strict=True)]
+        seen += 1
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    if seen == 0:
+        raise ValueError("importance='gradient' got no batches; pass a dataloader with at least one batch")
+    return heads, neurons
+
+
+# ---- which units to keep ---------------------------------------------------------------------------------
+def plan_keep(scores: list[torch.Tensor], fraction: float, uniform: bool, groups: list[str | None] | None = None):
+    """Indices to keep per unit after removing `fraction` of all units (at least one kept per layer).
+
+    Non-uniform: one global ranking of per-layer-normalized scores, so layers lose different counts.
+    Uniform: every layer loses the same count; units sharing a group (a T5 stack's self-attention, which
+    shares one relative-position bias) keep the same indices, so a config can describe the result.
+    """
+    sizes = [len(s) for s in scores]
+    total_drop = round(fraction * sum(sizes))
+    if uniform:
+        drops = [min(round(fraction * n), n - 1) for n in sizes]
+        keep = [
+            torch.topk(s, n - d).indices.sort().values.tolist() for s, n, d in zip(scores, sizes, drops, strict=True)
+        ]
+        for group in {g for g in groups or [] if g is not None}:
+            members = [i for i, g in enumerate(groups) if g == group]
+            if len({sizes[i] for i in members}) == 1:
+                summed = sum(scores[i] / (scores[i].norm() + 1e-12) for i in members)
+                shared = torch.topk(summed, sizes[members[0]] - drops[members[0]]).indices.sort().values.tolist()
+                for i in members:
+                    keep[i] = shared
+        return keep
+    normalized = [s / (s.norm() + 1e-12) for s in scores]
+    flat = torch.cat(normalized)
+    order = torch.argsort(flat).tolist()  # lowest first
+    owner = [i for i, n in enumerate(sizes) for _ in range(n)]
+    offsets = [0, *itertools.accumulate(sizes)]
+    dropped = [set() for _ in sizes]
+    budget = total_drop
+    for position in order:
+        if budget == 0:
+            break
+        unit = owner[position]
+        if len(dropped[unit]) < sizes[unit] - 1:
+            dropped[unit].add(position - offsets[unit])
+            budget -= 1
+    return [[j for j in range(n) if j not in dropped[i]] for i, n in enumerate(sizes)]
+
+
+# ---- physical removal ------------------------------------------------------------------------------------
+def _slice_linear(model: nn.Module, path: str, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None):
+    old = get_module(model, path)
+    weight = old.weight.detach()
+    if rows is not None:
+        weight = weight.index_select(0, rows.to(weight.device))
+    if cols is not None:
+        weight = weight.index_select(1, cols.to(weight.device))
+    new = nn.Linear(
+        weight.shape[1], weight.shape[0], bias=old.bias is not None, device=weight.device, dtype=weight.dtype
+    )
+    with torch.no_grad():
+        new.weight.copy_(weight)
+        if old.bias is not None:
+            bias = old.bias.detach()
+            new.bias.copy_(bias.index_select(0, rows.to(bias.device)) if rows is not None else bias)
+    new.requires_grad_(old.weight.requires_grad)
+    set_module(model, path, new)
+
+
+def _head_rows(kept: list[int], head_dim: int) -> torch.Tensor:
+    return torch.tensor([h * head_dim + j for h in kept for j in range(head_dim)], dtype=torch.long)
+
+
+def remove_heads_(model: nn.Module, unit: AttentionUnit, kept: list[int]) -> None:
+    rows = _head_rows(kept, unit.head_dim)
+    for path in (unit.q, unit.k, unit.v):
+        _slice_linear(model, path, rows=rows)
+    _slice_linear(model, unit.o, cols=rows)
+    module = get_module(model, unit.name)
+    if hasattr(module, "key_value_proj_dim"):  # T5: bias columns must follow the kept heads
+        already = module.kept_heads.tolist() if hasattr(module, "kept_heads") else list(range(unit.original_heads))
+        make_pruned_t5_attention(module, [already[h] for h in kept], unit.original_heads)
+
+
+def remove_neurons_(model: nn.Module, unit: FFNUnit, kept: list[int]) -> None:
+    index = torch.tensor(kept, dtype=torch.long)
+    for path in unit.inputs:
+        _slice_linear(model, path, rows=index)
+    _slice_linear(model, unit.output, cols=index)
+
+
+def make_native_if_possible_(model: nn.Module, attention: list[AttentionUnit], ffn: list[FFNUnit]) -> bool:
+    """Where the config can describe the pruned shapes, make it so (plain `from_pretrained` then works).
+
+    BERT-like: equal FFN width in every layer and no head removed -> `intermediate_size`.
+    T5/mT5: equal heads everywhere with each stack's self-attention keeping the same head indices, and
+    equal FFN width -> `num_heads`, `d_ff`, and the relative-position bias sliced to the kept heads.
+    """
+    config = model.config
+    widths = {current_neurons(model, u) for u in ffn}
+    heads = {current_heads(model, u) for u in attention}
+    if len(widths) != 1 or len(heads) != 1:
+        return False
+    if config.model_type in ("t5", "mt5"):
+        for group in {u.group for u in attention if u.group}:
+            kept = {
+                tuple(get_module(model, u.name).kept_heads.tolist())
+                for u in attention
+                if u.group == group and hasattr(get_module(model, u.name), "kept_heads")
+            }
+            if len(kept) > 1:
+                return False
+        (n_heads,) = heads
+        for module in (get_module(model, u.name) for u in attention):
+            if hasattr(module, "kept_heads"):
+                if module.has_relative_attention_bias:
+                    bias = module.relative_attention_bias
+                    new = nn.Embedding(
+                        bias.num_embeddings, n_heads, device=bias.weight.device, dtype=bias.weight.dtype
+                    )
+                    with torch.no_grad():
+                        new.weight.copy_(bias.weight.index_select(1, module.kept_heads))
+                    module.relative_attention_bias = new
+                module.__class__ = module.__class__.__mro__[1]  # back to T5Attention
+                del module._buffers["kept_heads"]
+                module.n_heads, module.inner_dim = n_heads, n_heads * module.key_value_proj_dim
+        (config.d_ff,) = widths
+        config.num_heads = n_heads
+        return True
+    if heads != {attention[0].original_heads}:
+        return False  # BERT derives head size from hidden_size / num_heads: fewer heads is not expressible
+    (config.intermediate_size,) = widths
+    return True
+
+
+def layout_of(model: nn.Module, attention: list[AttentionUnit], ffn: list[FFNUnit]) -> dict:
+    """What `restore_structure` needs to rebuild the shapes: Linear/Embedding shapes, T5 kept heads."""
+    shapes = {}
+    for unit in attention:
+        for path in (unit.q, unit.k, unit.v, unit.o):
+            shapes[path] = list(get_module(model, path).weight.shape)
+    for unit in ffn:
+        for path in (*unit.inputs, unit.output):
+            shapes[path] = list(get_module(model, path).weight.shape)
+    kept = {
+        u.name: get_module(model, u.name).kept_heads.tolist()
+        for u in attention
+        if hasattr(get_module(model, u.name), "kept_heads")
+    }
+    originals = {u.name: u.original_heads for u in attention}
+    return {"linear_shapes": shapes, "t5_kept_heads": kept, "original_heads": originals}
+
+
+def restore_layout_(model: nn.Module, layout: dict) -> None:
+    """Give a freshly built model the pruned shapes of `layout` (weights are loaded afterwards)."""
+    for path, (out_features, in_features) in layout.get("linear_shapes", {}).items():
+        old = get_module(model, path)
+        if tuple(old.weight.shape) != (out_features, in_features):
+            set_module(
+                model,
+                path,
+                nn.Linear(
+                    in_features,
+                    out_features,
+                    bias=old.bias is not None,
+                    dtype=old.weight.dtype,
+                    device=old.weight.device,
+                ),
+            )
+    for path, kept in layout.get("t5_kept_heads", {}).items():
+        make_pruned_t5_attention(get_module(model, path), kept, layout["original_heads"][path])
+
+
+def prune_structured_(
+    model: nn.Module,
+    heads: float | None = None,
+    ffn: float | None = None,
+    importance: str | None = None,
+    dataloader: Iterable[dict] | None = None,
+    config: StructuredPruningConfig | None = None,
+    **config_kwargs,
+) -> dict:
+    """Remove the `heads` fraction of attention heads and the `ffn` fraction of FFN neurons, in place.
+
+    Units are ranked by `importance` ("magnitude": weight norms; "gradient": |dL/dmask| from
+    `config.num_batches` batches of `dataloader`, after Michel et al. 2019) and physically removed, so
+    the model has fewer parameters and runs faster. Per-layer counts may differ (one global ranking)
+    unless `uniform=True`; a layer always keeps at least one head and one neuron. Where the result is
+    expressible in the config it is (plain `from_pretrained` loads it); otherwise save it with
+    `save_compressed` and load it with `load_compressed`. Returns counts before and after.
+    """
+    overrides = {k: v for k, v in (("heads", heads), ("ffn", ffn), ("importance", importance)) if v is not None}
+    config = dataclasses.replace(config or StructuredPruningConfig(), **overrides, **config_kwargs)
+    attention_units, ffn_units = model_units(model)
+    params_before = sum(p.numel() for p in model.parameters())
+    if config.importance == "gradient":
+        if dataloader is None:
+            raise ValueError("importance='gradient' needs dataloader=... (a few batches with labels)")
+        head_scores, neuron_scores = gradient_importance(
+            model, dataloader, config.num_batches, attention_units, ffn_units
+        )
+    else:
+        head_scores, neuron_scores = magnitude_importance(model, attention_units, ffn_units)
+    groups = [u.group for u in attention_units]
+    head_keep = plan_keep(head_scores, config.heads, config.uniform, groups) if config.heads > 0 else None
+    neuron_keep = plan_keep(neuron_scores, config.ffn, config.uniform) if config.ffn > 0 else None
+    apply_plan_(model, attention_units, ffn_units, head_keep, neuron_keep)
+    native = make_native_if_possible_(model, attention_units, ffn_units)
+    record = dataclasses.replace(config, layout=layout_of(model, attention_units, ffn_units), native=native)
+    record_compression(model, record)
+    params_after = sum(p.numel() for p in model.parameters())
+    return {
+        "params_before": params_before,
+        "params_after": params_after,
+        "heads_per_layer": [current_heads(model, u) for u in attention_units],
+        "ffn_per_layer": [current_neurons(model, u) for u in ffn_units],
+        "native": native,
+    }
+
+
+def apply_plan_(model, attention_units, ffn_units, head_keep, neuron_keep) -> None:
+    for unit, kept in zip(attention_units, head_keep or [None] * len(attention_units), strict=True):
+        if kept is not None and len(kept) < current_heads(model, unit):
+            remove_heads_(model, unit, kept)
+    for unit, kept in zip(ffn_units, neuron_keep or [None] * len(ffn_units), strict=True):
+        if kept is not None and len(kept) < current_neurons(model, unit):
+            remove_neurons_(model, unit, kept)
