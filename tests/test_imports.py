@@ -8,8 +8,16 @@ import pytest
 
 import tlc_hf
 
-SUBPACKAGES = ["tlc_hf.budget", "tlc_hf.training", "tlc_hf.data", "tlc_hf.scaling", "tlc_hf.compression",
-               "tlc_hf.evaluation", "tlc_hf.cli", "tlc_hf.testing"]
+SUBPACKAGES = [
+    "tlc_hf.budget",
+    "tlc_hf.training",
+    "tlc_hf.data",
+    "tlc_hf.scaling",
+    "tlc_hf.compression",
+    "tlc_hf.evaluation",
+    "tlc_hf.cli",
+    "tlc_hf.testing",
+]
 
 
 def _python(code):

@@ -106,3 +106,52 @@ def test_unsupported_model_type():
 
     with pytest.raises(ValueError, match="model_type='gpt2' has no structured-pruning rule"):
         prune_structured_(GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=64)))
+
+
+def _toy_classification(n=48):
+    batch = random_batch("bert", batch_size=n, seq_len=8, seed=2)
+    return [
+        {"input_ids": i, "attention_mask": m, "labels": int(i[0] % 2)}
+        for i, m in zip(batch["input_ids"], batch["attention_mask"], strict=True)
+    ]
+
+
+@pytest.mark.parametrize("importance", ["magnitude", "gradient"])
+def test_scheduled_structured_callback_masks_then_removes(tmp_path, importance):
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    from tlc_hf.compression.structured import StructuredPruningCallback
+
+    pruner = StructuredPruningCallback(heads=0.5, ffn=0.5, start=0.0, end=0.6, steps=3, importance=importance)
+    seen = []
+
+    class Watch(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            o = model.bert.encoder.layer[0].attention.output.dense.weight
+            seen.append(int((o.abs().sum(dim=0) == 0).sum()))  # zeroed input columns = masked head dims
+
+    model = four_head_model("bert", "classification").train()
+    params_before = sum(p.numel() for p in model.parameters())
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "o"),
+        max_steps=20,
+        per_device_train_batch_size=8,
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=True,
+        save_strategy="no",
+        logging_steps=5,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=_toy_classification(), callbacks=[pruner, Watch()])
+    trainer.train()
+    assert pruner.rounds_done == 3
+    assert seen[0] == 0 and max(seen) > 0 and seen == sorted(seen)  # masked progressively, never revived
+    assert sum(p.numel() for p in model.parameters()) < params_before  # physically removed at the end
+    record = model.tlc_compression[-1]
+    assert record["method"] == "structured" and record["layout"]["linear_shapes"]
+    fractions = [log["structured_fraction"] for log in trainer.state.log_history if "structured_fraction" in log]
+    assert fractions[-1] == 1.0
+    model.eval()
+    save_compressed(model, tmp_path / "saved")
+    batch = random_batch("bert")
+    assert torch.allclose(load_compressed(str(tmp_path / "saved"))(**batch).logits, model(**batch).logits, atol=1e-5)

@@ -8,10 +8,12 @@ from .base import (
     register_method,
     registered_methods,
 )
+from .drophead import DropHeadCallback, drophead_rate
 from .loading import load_compressed, save_compressed
 from .magnitude import MagnitudePruningCallback, MagnitudePruningConfig, prune_magnitude_
 from .masks import sparsity_report
-from .structured import StructuredPruningConfig, prune_structured_
+from .movement import MovementPruningCallback, MovementPruningConfig
+from .structured import StructuredPruningCallback, StructuredPruningConfig, prune_structured_
 from .targets import SUPPORTED_MODEL_TYPES, find_targets
 
 __all__ = [
@@ -19,6 +21,11 @@ __all__ = [
     "SUPPORTED_MODEL_TYPES",
     "CompressionCallback",
     "CompressionConfig",
+    "DropHeadCallback",
+    "MovementPruningCallback",
+    "MovementPruningConfig",
+    "StructuredPruningCallback",
+    "drophead_rate",
     "MagnitudePruningCallback",
     "MagnitudePruningConfig",
     "StructuredPruningConfig",

@@ -9,23 +9,24 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-MASK_BUFFER = "tlc_mask"
+MASK_BUFFER = "tlc_mask"  # unstructured masks (magnitude, movement)
+STRUCTURED_MASK_BUFFER = "tlc_structured_mask"  # whole heads / neurons, until they are removed
 
 
-def get_mask(module: nn.Module) -> torch.Tensor | None:
-    return getattr(module, MASK_BUFFER, None)
+def get_mask(module: nn.Module, buffer: str = MASK_BUFFER) -> torch.Tensor | None:
+    return module._buffers.get(buffer)
 
 
-def set_mask(module: nn.Module, mask: torch.Tensor) -> None:
+def set_mask(module: nn.Module, mask: torch.Tensor, buffer: str = MASK_BUFFER) -> None:
     mask = mask.to(device=module.weight.device, dtype=torch.bool)
-    if MASK_BUFFER in module._buffers:
-        module._buffers[MASK_BUFFER] = mask
+    if buffer in module._buffers:
+        module._buffers[buffer] = mask
     else:
-        module.register_buffer(MASK_BUFFER, mask, persistent=False)
+        module.register_buffer(buffer, mask, persistent=False)
 
 
-def remove_mask(module: nn.Module) -> None:
-    module._buffers.pop(MASK_BUFFER, None)
+def remove_mask(module: nn.Module, buffer: str = MASK_BUFFER) -> None:
+    module._buffers.pop(buffer, None)
 
 
 def lowest_k_masks(scores: dict[str, torch.Tensor], sparsity: float, scope: str = "local") -> dict[str, torch.Tensor]:
@@ -51,22 +52,22 @@ def _lowest_k_mask(values: torch.Tensor, sparsity: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def apply_masks_(modules: dict[str, nn.Module]) -> None:
+def apply_masks_(modules: dict[str, nn.Module], buffer: str = MASK_BUFFER) -> None:
     """Zero the masked weights (in place)."""
     for module in modules.values():
-        mask = get_mask(module)
+        mask = get_mask(module, buffer)
         if mask is not None:
             module.weight.mul_(mask)
 
 
 @torch.no_grad()
-def zero_optimizer_state_(optimizer, modules: dict[str, nn.Module]) -> None:
+def zero_optimizer_state_(optimizer, modules: dict[str, nn.Module], buffer: str = MASK_BUFFER) -> None:
     """Zero optimizer state (Adam moments, momentum) at masked entries so it cannot push them back."""
     if optimizer is None:
         return
     optimizer = getattr(optimizer, "optimizer", optimizer)  # accelerate's wrapper
     for module in modules.values():
-        mask = get_mask(module)
+        mask = get_mask(module, buffer)
         state = optimizer.state.get(module.weight) if mask is not None else None
         for value in (state or {}).values():
             if torch.is_tensor(value) and value.shape == mask.shape:

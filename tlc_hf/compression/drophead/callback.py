@@ -1,0 +1,72 @@
+"""Scheduled DropHead: a regularizer that drops whole attention heads while training.
+
+Each training forward pass keeps each head with probability 1 - rate (per example), and rescales the kept
+heads by heads / kept, as in Zhou et al. (2020), so the expected output is unchanged. Works through a
+pre-hook on the attention output projection (its input is the concatenated heads), for BERT, RoBERTa,
+XLM-R, T5 and mT5. Nothing changes at evaluation or inference, and nothing is saved.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ...logs import add_log_fields
+from ..base import CompressionCallback, check_choice
+from ..structured.units import get_module, model_units
+
+DROPHEAD_SCHEDULES = ("v", "linear", "constant")
+
+
+def drophead_rate(p: float, rate: float, schedule: str = "v") -> float:
+    """Drop rate at progress p. "v": Zhou et al.'s V shape, `rate` at the start, 0 at the middle, back to
+    `rate` at the end; "linear": 0 rising to `rate`; "constant": `rate`."""
+    check_choice("schedule", schedule, DROPHEAD_SCHEDULES)
+    p = min(max(p, 0.0), 1.0)
+    if schedule == "v":
+        return rate * abs(1.0 - 2.0 * p)
+    return rate * p if schedule == "linear" else rate
+
+
+class DropHeadCallback(CompressionCallback):
+    def __init__(self, rate: float = 0.1, schedule: str = "v", budget=None, seed: int | None = None):
+        super().__init__(budget)
+        if not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+            raise ValueError(f"rate={rate!r} must be a number in [0, 1)")
+        check_choice("schedule", schedule, DROPHEAD_SCHEDULES)
+        self.rate, self.schedule = rate, schedule
+        self.current_rate = 0.0
+        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        self._handles = []
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        attention, _ = model_units(model)
+        for unit in attention:
+            module = get_module(model, unit.o)
+            self._handles.append(module.register_forward_pre_hook(self._hook(unit.head_dim)))
+        self.current_rate = drophead_rate(self.progress(state), self.rate, self.schedule)
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.current_rate = drophead_rate(self.progress(state), self.rate, self.schedule)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        add_log_fields(state, logs, {"drophead_rate": round(self.current_rate, 4)})
+
+    def on_train_end(self, args, state, control, **kwargs):
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def _hook(self, head_dim: int):
+        def drop_heads(module, inputs):
+            if not module.training or self.current_rate <= 0:
+                return None
+            (context, *rest) = inputs
+            heads = context.shape[-1] // head_dim
+            shape = (context.shape[0], *([1] * (context.dim() - 2)), heads, 1)
+            keep = torch.rand(shape, generator=self.generator).to(context.device) >= self.current_rate
+            kept = keep.sum(dim=-2, keepdim=True).clamp_min(1)
+            scale = keep.to(context.dtype) * (heads / kept.to(context.dtype))
+            dropped = (context.unflatten(-1, (heads, head_dim)) * scale).flatten(-2)
+            return (dropped, *rest)
+
+        return drop_heads

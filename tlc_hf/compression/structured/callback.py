@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import torch
+
+from ...logs import add_log_fields
+from ..base import CompressionCallback, ramp_value, record_compression
+from ..masks import STRUCTURED_MASK_BUFFER, apply_masks_, remove_mask, set_mask, zero_optimizer_state_
+from .config import StructuredPruningConfig
+from .prune import (
+    apply_plan_,
+    layout_of,
+    magnitude_importance,
+    make_native_if_possible_,
+    plan_keep,
+    taylor_importance_from_grads,
+)
+from .units import get_module, model_units
+
+logger = logging.getLogger(__name__)
+
+
+class StructuredPruningCallback(CompressionCallback):
+    """Prune heads and FFN neurons in `steps` rounds between progress `start` and `end`, fine-tuning between.
+
+    During training a pruned unit is masked (its output column is held at zero, so it contributes
+    nothing, exactly as if removed); at the end of training the masked units are physically removed
+    and the layout is recorded on the model. With `importance="gradient"` the Taylor importance
+    |grad * weight| is accumulated from the training steps themselves (no extra batches).
+    """
+
+    def __init__(self, config: StructuredPruningConfig | None = None, budget=None, **config_kwargs):
+        super().__init__(budget)
+        self.config = config or StructuredPruningConfig(**config_kwargs)
+        self.rounds_done = 0
+        self.head_keep = self.neuron_keep = None
+        self.fraction = 0.0
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.model = model
+        self.attention, self.ffn = model_units(model)
+        self.outputs = {u.o: get_module(model, u.o) for u in self.attention}
+        self.outputs.update({u.output: get_module(model, u.output) for u in self.ffn})
+        self.head_scores = [torch.zeros(u_size) for u_size in self._sizes()[0]]
+        self.neuron_scores = [torch.zeros(u_size) for u_size in self._sizes()[1]]
+
+    def _sizes(self):
+        heads = [get_module(self.model, u.o).in_features // u.head_dim for u in self.attention]
+        neurons = [get_module(self.model, u.output).in_features for u in self.ffn]
+        return heads, neurons
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        if self.config.importance == "gradient":
+            heads, neurons = taylor_importance_from_grads(self.model, self.attention, self.ffn)
+            self.head_scores = [a + b.cpu() for a, b in zip(self.head_scores, heads, strict=True)]
+            self.neuron_scores = [a + b.cpu() for a, b in zip(self.neuron_scores, neurons, strict=True)]
+
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        apply_masks_(self.outputs, STRUCTURED_MASK_BUFFER)
+
+    def on_step_end(self, args, state, control, optimizer=None, **kwargs):
+        c = self.config
+        p = self.progress(state)
+        due = c.start + (c.end - c.start) * (self.rounds_done + 1) / c.steps
+        if self.rounds_done < c.steps and p >= due:
+            self.rounds_done += 1
+            self.fraction = ramp_value(due, 0.0, 1.0, c.start, c.end, c.ramp)
+            self._mask_round(optimizer)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        add_log_fields(state, logs, {"structured_fraction": round(self.fraction, 4)})
+
+    def _mask_round(self, optimizer) -> None:
+        c = self.config
+        if c.importance == "gradient":
+            heads, neurons = self.head_scores, self.neuron_scores
+        else:
+            heads, neurons = magnitude_importance(self.model, self.attention, self.ffn)
+        heads, neurons = _pruned_rank_lowest(heads, self.head_keep), _pruned_rank_lowest(neurons, self.neuron_keep)
+        groups = [u.group for u in self.attention]
+        self.head_keep = plan_keep(heads, c.heads * self.fraction, c.uniform, groups) if c.heads > 0 else None
+        self.neuron_keep = plan_keep(neurons, c.ffn * self.fraction, c.uniform) if c.ffn > 0 else None
+        for unit, kept in zip(self.attention, self.head_keep or [], strict=False):
+            columns = torch.zeros(get_module(self.model, unit.o).in_features, dtype=torch.bool)
+            for h in kept:
+                columns[h * unit.head_dim : (h + 1) * unit.head_dim] = True
+            module = get_module(self.model, unit.o)
+            set_mask(module, columns.expand_as(module.weight), STRUCTURED_MASK_BUFFER)
+        for unit, kept in zip(self.ffn, self.neuron_keep or [], strict=False):
+            module = get_module(self.model, unit.output)
+            columns = torch.zeros(module.in_features, dtype=torch.bool)
+            columns[kept] = True
+            set_mask(module, columns.expand_as(module.weight), STRUCTURED_MASK_BUFFER)
+        apply_masks_(self.outputs, STRUCTURED_MASK_BUFFER)
+        zero_optimizer_state_(optimizer, self.outputs, STRUCTURED_MASK_BUFFER)
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        if self.rounds_done < self.config.steps and self.progress(state) >= self.config.end:
+            self.rounds_done, self.fraction = self.config.steps, 1.0
+            self._mask_round(kwargs.get("optimizer"))
+        for module in self.outputs.values():
+            remove_mask(module, STRUCTURED_MASK_BUFFER)
+        if self.head_keep is None and self.neuron_keep is None:
+            return
+        before = sum(p.numel() for p in model.parameters())
+        apply_plan_(model, self.attention, self.ffn, self.head_keep, self.neuron_keep)
+        native = make_native_if_possible_(model, self.attention, self.ffn)
+        record = dataclasses.replace(self.config, layout=layout_of(model, self.attention, self.ffn), native=native)
+        record_compression(model, record)
+        logger.info("Structured pruning removed %d parameters", before - sum(p.numel() for p in model.parameters()))
+
+
+def _pruned_rank_lowest(scores: list[torch.Tensor], keep: list[list[int]] | None) -> list[torch.Tensor]:
+    """Units cut in an earlier round stay cut: they score below every live unit."""
+    if keep is None:
+        return scores
+    out = []
+    for score, kept in zip(scores, keep, strict=True):
+        score = score.clone().float().clamp_min(0)
+        dropped = torch.ones_like(score, dtype=torch.bool)
+        dropped[kept] = False
+        out.append(score.masked_fill(dropped, -1.0))
+    return out
