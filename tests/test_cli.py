@@ -38,7 +38,7 @@ def test_subcommand_not_landed_yet_exits_2_and_says_so(name, capsys):
 
 
 def test_unknown_flag_is_an_error(capsys):
-    assert call(["push", "--bogus"]) == 2
+    assert call(["params", "roberta-base", "--bogus"]) == 2
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
 
 

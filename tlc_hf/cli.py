@@ -56,16 +56,22 @@ def _sweep_command() -> Command:
     return Command("train a grid of model sizes under the same wall-clock budget", add_arguments, run)
 
 
+def _hub_command(name: str, help_text: str) -> Command:
+    from .commands import hub
+
+    return Command(help_text, getattr(hub, f"add_{name}_arguments"), getattr(hub, f"run_{name}"))
+
+
 def _commands() -> dict[str, Command]:
     return {
         "params": _params_command(),
         "train": _train_command(),
         "sweep": _sweep_command(),
         "compress": Command("prune / quantize / distill a trained model with a recipe"),
-        "evaluate": Command("evaluate a model (perplexity, accuracy, BLEU, any `evaluate` metric)"),
-        "bench": Command("latency, throughput, size on disk and parameters of a model"),
-        "card": Command("write a model card with measured size, accuracy and latency"),
-        "push": Command("push a compressed model with its card and report to the Hub"),
+        "evaluate": _hub_command("evaluate", "evaluate a model (perplexity, accuracy, BLEU, any `evaluate` metric)"),
+        "bench": _hub_command("bench", "latency, throughput, size on disk and parameters of a model"),
+        "card": _hub_command("card", "write a model card with measured size, accuracy and latency"),
+        "push": _hub_command("push", "push a compressed model with its card and report to the Hub"),
         "demo": Command("the main job: train large, then compress, end to end on the embedded corpus"),
     }
 

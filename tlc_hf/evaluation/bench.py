@@ -1,0 +1,102 @@
+"""Latency, throughput, size on disk, parameters and bits of a model, measured, with medians over runs."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections import Counter
+
+import torch
+from transformers import PreTrainedModel
+
+WEIGHT_SUFFIXES = (".safetensors", ".onnx", ".bin", ".pt")
+
+
+def size_on_disk_mb(directory: str | os.PathLike) -> float:
+    """Megabytes (1e6 bytes) of weight files in `directory` (safetensors, ONNX; configs not counted)."""
+    total = 0
+    for root, _, files in os.walk(directory):
+        if os.path.basename(root).startswith("checkpoint-"):
+            continue
+        total += sum(os.path.getsize(os.path.join(root, f)) for f in files if f.endswith(WEIGHT_SUFFIXES))
+    return total / 1e6
+
+
+def parameter_counts(model: torch.nn.Module) -> dict:
+    total = sum(p.numel() for p in model.parameters())
+    nonzero = sum(int((p != 0).sum()) for p in model.parameters())
+    bits = Counter()
+    for p in model.parameters():
+        bits[p.element_size() * 8] += p.numel()
+    return {
+        "params_total": total,
+        "params_nonzero": nonzero,
+        "sparsity": 1 - nonzero / total if total else 0.0,
+        "bits": bits.most_common(1)[0][0] if bits else None,
+    }
+
+
+def _inputs(model: PreTrainedModel, batch_size: int, seq_len: int, seed: int) -> dict:
+    generator = torch.Generator().manual_seed(seed)
+    vocab = model.config.vocab_size
+    ids = torch.randint(min(5, vocab - 1), vocab, (batch_size, seq_len), generator=generator)
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    if getattr(model.config, "is_encoder_decoder", False):
+        batch["decoder_input_ids"] = ids[:, : max(1, seq_len // 4)]
+    device = next(model.parameters()).device
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def benchmark_model(
+    model: PreTrainedModel,
+    *,
+    batch_size: int = 8,
+    seq_len: int = 128,
+    runs: int = 20,
+    warmup: int = 3,
+    rounds: int = 3,
+    model_dir: str | None = None,
+    seed: int = 0,
+) -> dict:
+    """Forward-pass latency (p50 / p95 in ms, each the median over `rounds` rounds of `runs` timed calls,
+    after `warmup` untimed calls), throughput in examples/s, parameters (total, nonzero), bits, and
+    size on disk of `model_dir` if given. On CUDA the device is synchronized around each call. A
+    seq2seq model is timed on an encoder pass plus a decoder pass of seq_len / 4 tokens."""
+    for name, value in (("batch_size", batch_size), ("seq_len", seq_len), ("runs", runs), ("rounds", rounds)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r} must be a positive int")
+    model.eval()
+    inputs = _inputs(model, batch_size, seq_len, seed)
+    device = next(model.parameters()).device
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    p50s, p95s = [], []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model(**inputs)
+        for _ in range(rounds):
+            times = []
+            for _ in range(runs):
+                sync()
+                start = time.perf_counter()
+                model(**inputs)
+                sync()
+                times.append(time.perf_counter() - start)
+            times.sort()
+            p50s.append(statistics.median(times))
+            p95s.append(times[min(len(times) - 1, round(0.95 * (len(times) - 1)))])
+    p50, p95 = statistics.median(p50s), statistics.median(p95s)
+    result = {
+        "latency_ms_p50": p50 * 1e3,
+        "latency_ms_p95": max(p95, p50) * 1e3,
+        "throughput_examples_per_s": batch_size / p50,
+        "batch_size": batch_size,
+        "seq_len": seq_len,
+        "runs": runs,
+        "rounds": rounds,
+        "device": str(device),
+        **parameter_counts(model),
+    }
+    if model_dir is not None:
+        result["size_on_disk_mb"] = size_on_disk_mb(model_dir)
+    return result

@@ -1,0 +1,147 @@
+"""Evaluate a model on its task: MLM perplexity, classification accuracy/F1, seq2seq BLEU and exact match,
+plus any `evaluate` metric a user names (a Hub name, or a local metric script path)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from transformers import EvalPrediction, PreTrainedModel
+
+from .metrics import accuracy_metrics, masked_token_loss_sums, perplexity
+
+logger = logging.getLogger(__name__)
+
+TASKS = ("mlm", "classification", "seq2seq")
+
+
+def infer_task(model: PreTrainedModel) -> str:
+    if getattr(model.config, "is_encoder_decoder", False):
+        return "seq2seq"
+    name = type(model).__name__
+    if name.endswith("ForMaskedLM"):
+        return "mlm"
+    if name.endswith("ForSequenceClassification"):
+        return "classification"
+    raise ValueError(f"cannot tell the task of {name}; pass task= one of {TASKS}")
+
+
+def evaluate_model(
+    model: PreTrainedModel,
+    tokenizer,
+    task: str | None = None,
+    corpus=None,
+    *,
+    split: str = "test",
+    max_examples: int | None = 512,
+    batch_size: int = 32,
+    block_size: int = 128,
+    max_length: int = 128,
+    metrics: tuple[str, ...] | list[str] = (),
+    seed: int = 0,
+    show_progress: bool = True,
+) -> dict:
+    """Evaluate `model` on `split` of `corpus` (default: the embedded corpus, `load_corpus(seed=seed)`).
+
+    Core metrics need no network: `perplexity` (exp of the mean masked-token cross-entropy, fixed seeded
+    mask) for MLM; `accuracy` and `f1` for classification; `bleu` (sacrebleu) and `exact_match` for
+    seq2seq. `metrics` adds `evaluate` metrics by name or local script path, computed on predictions and
+    references (classification labels, or generated / reference texts).
+    """
+    from transformers.utils import logging as hf_logging
+
+    from ..data import (
+        MLMCollator,
+        apply_fixed_mask,
+        build_classification_dataset,
+        build_mlm_dataset,
+        build_seq2seq_dataset,
+        load_corpus,
+    )
+
+    task = task or infer_task(model)
+    if task not in TASKS:
+        raise ValueError(f"task={task!r} is not known; choose one of {TASKS}")
+    corpus = corpus if corpus is not None else load_corpus(seed=seed)
+    if split not in corpus:
+        raise ValueError(f"split={split!r} is not in the corpus; it has {sorted(corpus)}")
+    device = next(model.parameters()).device
+    model.eval()
+
+    if task == "mlm":
+        data = build_mlm_dataset(tokenizer, corpus, block_size=block_size)[split]
+        data = _head(data, max_examples)
+        data = apply_fixed_mask(data, tokenizer, seed=seed)
+        collate = MLMCollator(tokenizer)
+    elif task == "classification":
+        from transformers import DataCollatorWithPadding
+
+        data = _head(build_classification_dataset(tokenizer, corpus, max_length=max_length)[split], max_examples)
+        collate = DataCollatorWithPadding(tokenizer)
+    else:
+        from transformers import DataCollatorForSeq2Seq
+
+        data = _head(build_seq2seq_dataset(tokenizer, corpus, max_source_length=max_length)[split], max_examples)
+        collate = DataCollatorForSeq2Seq(tokenizer)
+
+    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, collate_fn=collate)
+    bar = hf_logging.tqdm(loader, desc=f"evaluate {task}", disable=not show_progress, leave=False)
+    sums, logits_all, labels_all, predictions, references = [], [], [], [], []
+    with torch.inference_mode():
+        for batch in bar:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            if task == "mlm":
+                sums.append(masked_token_loss_sums(model(**batch).logits, batch["labels"]).cpu())
+            elif task == "classification":
+                labels = batch.pop("labels")
+                logits_all.append(model(**batch).logits.float().cpu())
+                labels_all.append(labels.cpu())
+            else:
+                labels = batch.pop("labels")
+                batch.pop("decoder_input_ids", None)
+                generated = model.generate(**batch, max_new_tokens=labels.shape[1] + 2, do_sample=False)
+                predictions += tokenizer.batch_decode(generated, skip_special_tokens=True)
+                labels = labels.masked_fill(labels == -100, tokenizer.pad_token_id)
+                references += tokenizer.batch_decode(labels, skip_special_tokens=True)
+
+    result = {"task": task, "split": split, "examples": len(data)}
+    if task == "mlm":
+        total = torch.cat(sums).sum(dim=0)
+        result["perplexity"] = perplexity(float(total[0] / total[1]))
+        result["masked_tokens"] = int(total[1])
+        return result
+    if task == "classification":
+        prediction = EvalPrediction(predictions=torch.cat(logits_all).numpy(), label_ids=torch.cat(labels_all).numpy())
+        result.update(accuracy_metrics(prediction))
+        predictions = torch.cat(logits_all).argmax(dim=-1).tolist()
+        references = torch.cat(labels_all).tolist()
+    else:
+        import sacrebleu
+
+        result["bleu"] = float(sacrebleu.corpus_bleu(predictions, [references]).score)
+        result["exact_match"] = float(
+            np.mean([p.strip() == r.strip() for p, r in zip(predictions, references, strict=True)])
+        )
+    for name in metrics:
+        result.update(_evaluate_metric(name, predictions, references))
+    return result
+
+
+def _head(dataset, n: int | None):
+    return dataset.select(range(min(n, len(dataset)))) if n is not None else dataset
+
+
+def _evaluate_metric(name: str, predictions: list, references: list) -> dict:
+    import evaluate
+
+    try:
+        metric = evaluate.load(name)
+    except Exception as err:  # evaluate raises many kinds for a missing or offline metric
+        raise ValueError(
+            f"metric {name!r} could not be loaded ({err}); give a Hub metric name (needs network) or a local "
+            "metric script path"
+        ) from err
+    values = metric.compute(predictions=predictions, references=references) or {}
+    short = name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".py")
+    return {key if key == short else f"{short}_{key}": value for key, value in values.items()}

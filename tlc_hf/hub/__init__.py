@@ -1,0 +1,15 @@
+"""Measured reports, model cards, and pushing compressed models to the Hub."""
+
+from .card import render_model_card
+from .push import push_compressed_to_hub
+from .report import REPORT_NAME, CompressionReport, ModelMeasurement, build_report, measure_model
+
+__all__ = [
+    "REPORT_NAME",
+    "CompressionReport",
+    "ModelMeasurement",
+    "build_report",
+    "measure_model",
+    "push_compressed_to_hub",
+    "render_model_card",
+]

@@ -1,0 +1,196 @@
+"""`CompressionReport`: baseline vs compressed, every field measured (a field not measured is absent)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+from dataclasses import dataclass, field
+
+import torch
+
+REPORT_NAME = "compression_report.json"
+
+
+@dataclass
+class ModelMeasurement:
+    """What was measured of one model. `None` means not measured, and is left out of the JSON."""
+
+    size_mb: float | None = None
+    params: int | None = None
+    nonzero_params: int | None = None
+    sparsity: float | None = None
+    bits: int | None = None
+    metrics: dict = field(default_factory=dict)
+    latency_ms_p50: float | None = None
+    latency_ms_p95: float | None = None
+    throughput_examples_per_s: float | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None and v != {}}
+
+
+@dataclass
+class CompressionReport:
+    model_name: str
+    task: str | None = None
+    base_model: str | None = None
+    dataset: str | None = None
+    compressed: ModelMeasurement = field(default_factory=ModelMeasurement)
+    baseline: ModelMeasurement | None = None
+    methods: list = field(default_factory=list)
+    budget_spent_s: float | None = None
+    benchmark: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    hardware: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, ModelMeasurement):
+                value = value.to_dict()
+            if value is not None and value != {} and value != []:
+                out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CompressionReport:
+        data = dict(data)
+        for key in ("compressed", "baseline"):
+            if data.get(key) is not None:
+                data[key] = ModelMeasurement(**data[key])
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def save(self, directory: str | os.PathLike) -> str:
+        path = os.path.join(directory, REPORT_NAME)
+        with open(path, "w") as f:
+            json.dump(self.to_dict(), f, indent=2, sort_keys=True)
+        return path
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> CompressionReport:
+        with open(os.path.join(directory, REPORT_NAME)) as f:
+            return cls.from_dict(json.load(f))
+
+
+def environment() -> tuple[dict, dict]:
+    """Library versions and hardware, as measured now."""
+    import accelerate
+    import transformers
+
+    from .. import __version__
+
+    versions = {
+        "tlc_hf": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "accelerate": accelerate.__version__,
+        "python": platform.python_version(),
+    }
+    hardware = {
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        hardware["gpu"] = torch.cuda.get_device_name(0)
+    return versions, hardware
+
+
+def measure_model(
+    model_dir: str | os.PathLike,
+    *,
+    task: str | None = None,
+    corpus=None,
+    evaluate: bool = True,
+    bench: bool = True,
+    max_examples: int | None = 512,
+    batch_size: int = 8,
+    seq_len: int = 128,
+    runs: int = 10,
+    show_progress: bool = False,
+) -> tuple[ModelMeasurement, dict]:
+    """Load the model in `model_dir` (any tlc_hf-compressed one) and measure it: size on disk, parameters,
+    sparsity, bits, task metrics on the test split, latency. Returns the measurement and bench settings."""
+    from transformers import AutoTokenizer
+
+    from ..compression.loading import load_compressed
+    from ..evaluation.bench import benchmark_model, size_on_disk_mb
+    from ..evaluation.evaluate_model import evaluate_model
+
+    model = load_compressed(str(model_dir))
+    measurement = ModelMeasurement(size_mb=round(size_on_disk_mb(model_dir), 4))
+    settings = {}
+    if evaluate:
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        result = evaluate_model(model, tokenizer, task, corpus, max_examples=max_examples, show_progress=show_progress)
+        measurement.metrics = {k: v for k, v in result.items() if k not in ("task", "split", "examples")}
+        settings["eval_split"], settings["eval_examples"] = result["split"], result["examples"]
+    numbers = benchmark_model(model, batch_size=batch_size, seq_len=seq_len, runs=runs) if bench else None
+    from ..evaluation.bench import parameter_counts
+
+    counts = parameter_counts(model)
+    measurement.params, measurement.nonzero_params = counts["params_total"], counts["params_nonzero"]
+    measurement.sparsity, measurement.bits = round(counts["sparsity"], 6), counts["bits"]
+    if numbers is not None:
+        measurement.latency_ms_p50 = round(numbers["latency_ms_p50"], 3)
+        measurement.latency_ms_p95 = round(numbers["latency_ms_p95"], 3)
+        measurement.throughput_examples_per_s = round(numbers["throughput_examples_per_s"], 3)
+        settings.update({k: numbers[k] for k in ("batch_size", "seq_len", "runs", "rounds", "device")})
+    return measurement, settings
+
+
+def build_report(
+    model_dir: str | os.PathLike,
+    baseline_dir: str | os.PathLike | None = None,
+    *,
+    task: str | None = None,
+    corpus=None,
+    dataset: str | None = None,
+    base_model: str | None = None,
+    **measure_kwargs,
+) -> CompressionReport:
+    """Measure `model_dir` (and `baseline_dir`) and collect the recipe and budget from the folder."""
+    from ..compression.base import read_compression_config
+
+    compressed, settings = measure_model(model_dir, task=task, corpus=corpus, **measure_kwargs)
+    baseline = measure_model(baseline_dir, task=task, corpus=corpus, **measure_kwargs)[0] if baseline_dir else None
+    compression = read_compression_config(model_dir) or {}
+    methods = [
+        {**m, **({"storage": compression["storage"]} if compression.get("storage") == "sparse" else {})}
+        for m in compression.get("methods", [])
+    ]
+    versions, hardware = environment()
+    with open(os.path.join(model_dir, "config.json")) as f:
+        config = json.load(f)
+    return CompressionReport(
+        model_name=os.path.basename(os.path.normpath(model_dir)),
+        task=task or _task_of(config),
+        base_model=base_model or (str(baseline_dir) if baseline_dir else None),
+        dataset=dataset,
+        compressed=compressed,
+        baseline=baseline,
+        methods=methods,
+        budget_spent_s=_budget_spent(model_dir),
+        benchmark=settings,
+        versions=versions,
+        hardware=hardware,
+    )
+
+
+def _task_of(config: dict) -> str | None:
+    architecture = (config.get("architectures") or [""])[0]
+    if config.get("is_encoder_decoder"):
+        return "seq2seq"
+    return "mlm" if architecture.endswith("ForMaskedLM") else "classification"
+
+
+def _budget_spent(model_dir) -> float | None:
+    path = os.path.join(model_dir, "all_results.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f).get("elapsed_s")
+    return None
