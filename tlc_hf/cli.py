@@ -56,6 +56,12 @@ def _sweep_command() -> Command:
     return Command("train a grid of model sizes under the same wall-clock budget", add_arguments, run)
 
 
+def _compress_command() -> Command:
+    from .commands.compress import add_arguments, run
+
+    return Command("prune / quantize / export a trained model (one-shot)", add_arguments, run)
+
+
 def _hub_command(name: str, help_text: str) -> Command:
     from .commands import hub
 
@@ -67,7 +73,7 @@ def _commands() -> dict[str, Command]:
         "params": _params_command(),
         "train": _train_command(),
         "sweep": _sweep_command(),
-        "compress": Command("prune / quantize / distill a trained model with a recipe"),
+        "compress": _compress_command(),
         "evaluate": _hub_command("evaluate", "evaluate a model (perplexity, accuracy, BLEU, any `evaluate` metric)"),
         "bench": _hub_command("bench", "latency, throughput, size on disk and parameters of a model"),
         "card": _hub_command("card", "write a model card with measured size, accuracy and latency"),

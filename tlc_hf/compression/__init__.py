@@ -13,6 +13,13 @@ from .loading import load_compressed, save_compressed
 from .magnitude import MagnitudePruningCallback, MagnitudePruningConfig, prune_magnitude_
 from .masks import sparsity_report
 from .movement import MovementPruningCallback, MovementPruningConfig
+from .quantization import (
+    OnnxModel,
+    QATCallback,
+    QuantizationConfig,
+    QuantNoiseCallback,
+    quantize,
+)
 from .structured import StructuredPruningCallback, StructuredPruningConfig, prune_structured_
 from .targets import SUPPORTED_MODEL_TYPES, find_targets
 
@@ -24,6 +31,11 @@ __all__ = [
     "DropHeadCallback",
     "MovementPruningCallback",
     "MovementPruningConfig",
+    "OnnxModel",
+    "QATCallback",
+    "QuantNoiseCallback",
+    "QuantizationConfig",
+    "quantize",
     "StructuredPruningCallback",
     "drophead_rate",
     "MagnitudePruningCallback",

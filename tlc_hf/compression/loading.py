@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 
 import torch
 import transformers
@@ -30,10 +31,20 @@ def save_compressed(
     `storage="sparse"` writes pruned weights as bitmask + values (`sparse_model.safetensors`) instead of
     `model.safetensors`; load it with `load_compressed`. The folder appears only when complete.
     """
+    from .quantization.onnx import ONNX_NAME, OnnxModel
+    from .quantization.quantize import requantized_for_saving
+
     if storage not in STORAGE_KINDS:
         raise ValueError(f"storage={storage!r} is not known; choose one of {STORAGE_KINDS}")
+    quantized = getattr(model, "hf_quantizer", None) is not None or isinstance(model, OnnxModel)
+    if storage == "sparse" and quantized:
+        raise ValueError("storage='sparse' is for float weights; a quantized model is saved as its backend stores it")
     with atomic_directory(save_directory, overwrite=overwrite) as tmp:
-        model.save_pretrained(str(tmp))
+        if isinstance(model, OnnxModel):
+            shutil.copyfile(model.path, os.path.join(tmp, ONNX_NAME))
+            model.config.save_pretrained(str(tmp))
+        else:
+            requantized_for_saving(model).save_pretrained(str(tmp))
         if storage == "sparse":
             for name in os.listdir(tmp):
                 if name.startswith("model") and name.endswith((".safetensors", ".safetensors.index.json")):
@@ -58,14 +69,22 @@ def load_compressed(
     A folder without `tlc_compression.json` loads like `from_pretrained`.
     """
     directory = _local_directory(name_or_path, revision, token)
+    compression = read_compression_config(directory)
+    records = (compression or {}).get("methods", [])
+    backends = {r.get("backend") for r in records if r.get("method") == "quantization"}
+    if "onnxruntime" in backends:
+        from .quantization.onnx import OnnxModel
+
+        return OnnxModel.from_pretrained(directory)
     config = AutoConfig.from_pretrained(directory)
     model_class = _model_class(config)
-    compression = read_compression_config(directory)
     if compression is None:
         return model_class.from_pretrained(directory, use_safetensors=True).to(device or "cpu").eval()
-
+    if backends & {"torchao", "bitsandbytes"}:
+        model = model_class.from_pretrained(directory, device_map=str(device or "cpu"))
+        model.tlc_compression = records
+        return model.eval()
     model = model_class(config)
-    records = compression.get("methods", [])
     for record in records:
         config_class = type(CompressionConfig.from_dict(record))
         restore = getattr(config_class, "restore_structure", None)

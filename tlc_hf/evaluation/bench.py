@@ -24,6 +24,10 @@ def size_on_disk_mb(directory: str | os.PathLike) -> float:
 
 
 def parameter_counts(model: torch.nn.Module) -> dict:
+    """Total and nonzero parameters, sparsity, and bits per weight: the quantization backend's bits where
+    one was applied (simulated k-bit weights are still stored in float, so their storage bits count)."""
+    if not hasattr(model, "parameters"):
+        return {}  # e.g. an ONNX model: not measured
     total = sum(p.numel() for p in model.parameters())
     nonzero = sum(int((p != 0).sum()) for p in model.parameters())
     bits = Counter()
@@ -33,8 +37,14 @@ def parameter_counts(model: torch.nn.Module) -> dict:
         "params_total": total,
         "params_nonzero": nonzero,
         "sparsity": 1 - nonzero / total if total else 0.0,
-        "bits": bits.most_common(1)[0][0] if bits else None,
+        "bits": _quantized_bits(model) or (bits.most_common(1)[0][0] if bits else None),
     }
+
+
+def _quantized_bits(model) -> int | None:
+    records = [r for r in getattr(model, "tlc_compression", []) if r.get("method") == "quantization"]
+    real = [r for r in records if r.get("backend") not in (None, "simulated")]
+    return real[-1]["bits"] if real else None
 
 
 def _inputs(model: PreTrainedModel, batch_size: int, seq_len: int, seed: int) -> dict:
@@ -44,7 +54,7 @@ def _inputs(model: PreTrainedModel, batch_size: int, seq_len: int, seed: int) ->
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
     if getattr(model.config, "is_encoder_decoder", False):
         batch["decoder_input_ids"] = ids[:, : max(1, seq_len // 4)]
-    device = next(model.parameters()).device
+    device = next(model.parameters()).device if hasattr(model, "parameters") else "cpu"
     return {k: v.to(device) for k, v in batch.items()}
 
 
@@ -68,7 +78,7 @@ def benchmark_model(
             raise ValueError(f"{name}={value!r} must be a positive int")
     model.eval()
     inputs = _inputs(model, batch_size, seq_len, seed)
-    device = next(model.parameters()).device
+    device = next(model.parameters()).device if hasattr(model, "parameters") else torch.device("cpu")
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     p50s, p95s = [], []
     with torch.inference_mode():

@@ -45,6 +45,14 @@ def _method_summary(record: dict) -> str:
     if method in ("magnitude", "movement"):
         extra = f", {record.get('variant')}" if method == "movement" else f", {record.get('scope')} scope"
         return f"unstructured, {record.get('sparsity', 0):.0%} of the target weights set to zero{extra}"
+    if method == "quantization":
+        if record.get("backend") == "simulated":
+            return (
+                f"simulated {record.get('bits')}-bit: weights rounded to a {record.get('bits')}-bit grid but stored "
+                "in float, so neither smaller nor faster (an accuracy-vs-bits measurement)"
+            )
+        kind = "QAT, then " if record.get("qat") else ""
+        return f"{kind}{record.get('bits')}-bit with {record.get('backend')}"
     if method == "structured":
         native = "loads with plain from_pretrained" if record.get("native") else "needs tlc_hf.load_compressed"
         return (

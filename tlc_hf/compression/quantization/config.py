@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+
+from ..base import ScheduleConfig, check_choice, register_method
+
+BACKENDS = ("simulated", "torchao", "onnxruntime", "bitsandbytes")
+GRANULARITIES = ("per_channel", "per_tensor")
+BNB_4BIT_TYPES = ("nf4", "fp4")
+_BACKEND_PACKAGE = {
+    "torchao": ("torchao", "torchao"),
+    "onnxruntime": ("onnxruntime", "onnx"),
+    "bitsandbytes": ("bitsandbytes", "bitsandbytes"),
+}
+
+
+@register_method
+@dataclass
+class QuantizationConfig(ScheduleConfig):
+    """Post-training quantization (`tlc_hf.quantize`), and the quantizer QAT / Quant-Noise train with.
+
+    backend:
+      - "simulated": k-bit fake quantization (2-8 bits, per-channel or per-tensor, symmetric or not) of the
+        target weights, in place. For accuracy-vs-bits curves only: no speed or size claim.
+      - "torchao": int8 weights with dynamic int8 activations (or `weight_only=True`), CPU and GPU; saves
+        and reloads with plain `from_pretrained` through transformers' `TorchAoConfig`.
+      - "onnxruntime": ONNX export + dynamic int8 for CPU serving (`tlc_hf.OnnxModel` runs it).
+      - "bitsandbytes": 8-bit, or 4-bit `bnb_4bit_type` nf4/fp4, for memory; heads are skipped.
+    """
+
+    method = "quantization"
+    backend: str = field(default="simulated", metadata={"help": f"One of {BACKENDS}."})
+    bits: int = field(default=8, metadata={"help": "Weight bits: 2-8 for simulated, 8 (or 4 for bitsandbytes)."})
+    granularity: str = field(default="per_channel", metadata={"help": "per_channel or per_tensor (simulated/QAT)."})
+    symmetric: bool = field(default=True, metadata={"help": "Symmetric (zero-point 0) or asymmetric ranges."})
+    weight_only: bool = field(default=False, metadata={"help": "torchao: int8 weights, activations in float."})
+    bnb_4bit_type: str = field(default="nf4", metadata={"help": "bitsandbytes 4-bit type: nf4 or fp4."})
+    compile: bool = field(default=False, metadata={"help": "torchao: compile the forward pass (torch.compile)."})
+    target_modules: str | None = field(default=None, metadata={"help": "Regex over module names (replaces rules)."})
+    include_embeddings: bool = field(default=False, metadata={"help": "simulated/QAT: quantize embeddings too."})
+    noise_rate: float = field(default=0.1, metadata={"help": "Quant-Noise: fraction of weight blocks quantized."})
+    block_size: int = field(default=8, metadata={"help": "Quant-Noise: weights per block (along the input)."})
+
+    def validate(self) -> None:
+        super().validate()
+        check_choice("backend", self.backend, BACKENDS)
+        check_choice("granularity", self.granularity, GRANULARITIES)
+        check_choice("bnb_4bit_type", self.bnb_4bit_type, BNB_4BIT_TYPES)
+        if not isinstance(self.bits, int) or isinstance(self.bits, bool) or not 2 <= self.bits <= 8:
+            raise ValueError(f"bits={self.bits!r} must be an int from 2 to 8")
+        allowed = {"simulated": range(2, 9), "torchao": (8,), "onnxruntime": (8,), "bitsandbytes": (4, 8)}
+        if self.bits not in allowed[self.backend]:
+            why = {
+                "torchao": "torchao's int4 kernels run on CUDA GPUs only, not on CPU; use bitsandbytes nf4 "
+                "(bits=4) or the simulated backend for 4-bit curves",
+                "onnxruntime": "ONNX Runtime's dynamic quantization is int8",
+                "bitsandbytes": "bitsandbytes has 8-bit and 4-bit (nf4/fp4)",
+            }[self.backend]
+            raise ValueError(f"bits={self.bits} is not available with backend={self.backend!r}: {why}")
+        if not 0.0 <= self.noise_rate <= 1.0:
+            raise ValueError(f"noise_rate={self.noise_rate!r} must lie in [0, 1]")
+        if not isinstance(self.block_size, int) or self.block_size < 1:
+            raise ValueError(f"block_size={self.block_size!r} must be a positive int")
+
+    def require_backend(self) -> None:
+        """Raise ImportError naming the extra to install if the backend's packages are missing."""
+        if self.backend in _BACKEND_PACKAGE:
+            for module in _BACKEND_PACKAGE[self.backend][:1] + (
+                ("onnx", "onnxscript") if self.backend == "onnxruntime" else ()
+            ):
+                if importlib.util.find_spec(module) is None:
+                    install = {
+                        "torchao": "pip install 'tlc_hf[torchao]'",
+                        "onnxruntime": "pip install 'tlc_hf[onnx]'",
+                        "bitsandbytes": "pip install bitsandbytes",
+                    }[self.backend]
+                    raise ImportError(f"backend={self.backend!r} needs the package {module!r}: {install}")

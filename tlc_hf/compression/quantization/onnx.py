@@ -1,0 +1,90 @@
+"""ONNX export + ONNX Runtime dynamic int8 quantization, and a small runner for the exported model.
+
+optimum's ONNX Runtime integration (optimum-onnx) requires transformers < 4.58, so tlc_hf exports with
+`torch.onnx.export` (dynamo) and quantizes with `onnxruntime.quantization.quantize_dynamic` directly.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import torch
+
+ONNX_NAME = "model.onnx"
+
+
+def _example_inputs(model) -> dict:
+    ids = torch.randint(5, max(6, model.config.vocab_size), (2, 16))
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    if getattr(model.config, "is_encoder_decoder", False):
+        inputs["decoder_input_ids"] = ids[:, :4]
+    return inputs
+
+
+def export_onnx_int8(model, directory: str) -> str:
+    """Export `model` (forward pass to logits) to ONNX, quantize its weights to int8, write `model.onnx`."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    model = model.eval()
+    inputs = _example_inputs(model)
+    dynamic = {name: {0: "batch", 1: f"{name}_length"} for name in inputs}
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32_path = os.path.join(tmp, "fp32.onnx")
+        program = torch.onnx.export(
+            model,
+            (),
+            kwargs=inputs,
+            dynamo=True,
+            dynamic_shapes=dynamic,
+            input_names=list(inputs),
+            output_names=["logits"],
+            verbose=False,
+        )
+        program.save(fp32_path)
+        proto = onnx.load(fp32_path)
+        del proto.graph.value_info[:]  # stale shape annotations break quantize_dynamic
+        onnx.save(proto, fp32_path)
+        out = os.path.join(directory, ONNX_NAME)
+        quantize_dynamic(fp32_path, out, weight_type=QuantType.QInt8)
+    return out
+
+
+class OnnxModelOutput(dict):
+    @property
+    def logits(self) -> torch.Tensor:
+        return self["logits"]
+
+
+class OnnxModel:
+    """Runs an exported tlc_hf ONNX model: `OnnxModel.from_pretrained(dir)(**tokenizer(...))` gives `.logits`."""
+
+    def __init__(self, path: str, config=None):
+        import onnxruntime as ort
+
+        self.session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.config = config
+        self.path = path
+
+    @classmethod
+    def from_pretrained(cls, directory: str) -> OnnxModel:
+        from transformers import AutoConfig
+
+        return cls(os.path.join(directory, ONNX_NAME), AutoConfig.from_pretrained(directory))
+
+    def __call__(self, **inputs) -> OnnxModelOutput:
+        feed = {name: _numpy(inputs[name]) for name in self.input_names if name in inputs}
+        missing = [name for name in self.input_names if name not in feed]
+        if missing:
+            raise ValueError(f"the ONNX model needs inputs {missing}; got {sorted(inputs)}")
+        (logits,) = self.session.run(["logits"], feed)
+        return OnnxModelOutput(logits=torch.from_numpy(logits))
+
+    def eval(self) -> OnnxModel:
+        return self
+
+
+def _numpy(value):
+    return value.detach().cpu().numpy() if torch.is_tensor(value) else value

@@ -1,0 +1,119 @@
+"""`tlc_hf.quantize(model, config)`: one post-training API over the simulated, torchao, ONNX Runtime and
+bitsandbytes backends."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import tempfile
+
+import torch
+
+from ..base import record_compression
+from ..targets import find_targets
+from .config import QuantizationConfig
+from .simulated import fake_quantize
+
+BNB_SKIP_MODULES = ["classifier", "lm_head", "cls", "pooler", "qa_outputs", "score"]
+
+
+def quantize(model, config: QuantizationConfig | None = None, **config_kwargs):
+    """Quantize `model` with `config.backend` and return the quantized model.
+
+    "simulated" works in place (the same object comes back); "torchao" and "bitsandbytes" return a new
+    transformers model (the input is left as it was); "onnxruntime" returns an `OnnxModel`. Save any of
+    them with `save_compressed` and load with `load_compressed` (torchao and bitsandbytes models also
+    reload with plain `from_pretrained`).
+    """
+    config = dataclasses.replace(config or QuantizationConfig(), **config_kwargs)
+    config.require_backend()
+    history = list(getattr(model, "tlc_compression", []))
+    if config.backend == "simulated":
+        quantize_simulated_(model, config)
+        return model
+    if config.backend == "onnxruntime":
+        quantized = _onnx(model)
+    else:
+        quantized = _from_pretrained_with(model, _hf_quantization_config(model, config))
+    quantized.tlc_compression = history
+    record_compression(quantized, config)
+    if config.compile and config.backend == "torchao":
+        quantized.forward = torch.compile(quantized.forward)  # the module itself still saves as usual
+    return quantized
+
+
+@torch.no_grad()
+def quantize_simulated_(model, config: QuantizationConfig) -> dict:
+    targets = find_targets(model, config.target_modules, config.include_embeddings)
+    errors = {}
+    for name, module in targets.items():
+        quantized = fake_quantize(module.weight, config.bits, config.granularity, config.symmetric)
+        errors[name] = float((quantized - module.weight).pow(2).mean())
+        module.weight.copy_(quantized)
+    record_compression(model, config)
+    return errors
+
+
+def _hf_quantization_config(model, config: QuantizationConfig):
+    if config.backend == "torchao":
+        from torchao.quantization import Int8DynamicActivationInt8WeightConfig, Int8WeightOnlyConfig
+        from transformers import TorchAoConfig
+
+        return TorchAoConfig(Int8WeightOnlyConfig() if config.weight_only else Int8DynamicActivationInt8WeightConfig())
+    from transformers import BitsAndBytesConfig
+
+    if config.bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=BNB_SKIP_MODULES)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=config.bnb_4bit_type,
+        bnb_4bit_compute_dtype=torch.float32,
+        llm_int8_skip_modules=BNB_SKIP_MODULES,
+    )
+
+
+def _from_pretrained_with(model, quantization_config):
+    """Quantize through transformers' own loading path, so the result saves and reloads with plain
+    `from_pretrained`. The fp32 weights stay in a temporary folder held by the model: bitsandbytes models
+    are re-quantized from it on save (a CPU forward pass repacks their weights in place, and a model saved
+    after one would reload wrong)."""
+    source = tempfile.TemporaryDirectory(prefix="tlc_hf_fp32_")
+    model.save_pretrained(source.name)
+    device = next(model.parameters()).device
+    quantized = (
+        type(model)
+        .from_pretrained(source.name, quantization_config=quantization_config, device_map=str(device))
+        .eval()
+    )
+    quantized._tlc_fp32_source = source
+    quantized._tlc_quantization_config = quantization_config
+    return quantized
+
+
+def requantized_for_saving(model):
+    """A freshly quantized copy of a bitsandbytes model (see `_from_pretrained_with`), else the model."""
+    source = getattr(model, "_tlc_fp32_source", None)
+    config = getattr(model, "_tlc_quantization_config", None)
+    if source is None or type(config).__name__ != "BitsAndBytesConfig":
+        return model
+    fresh = type(model).from_pretrained(source.name, quantization_config=config, device_map="cpu")
+    fresh.tlc_compression = copy.deepcopy(getattr(model, "tlc_compression", []))
+    return fresh
+
+
+def _onnx(model):
+    from .onnx import OnnxModel, export_onnx_int8
+
+    if getattr(model.config, "is_encoder_decoder", False):
+        raise ValueError(
+            f"backend='onnxruntime' exports encoder models (BERT, RoBERTa, XLM-R); {type(model).__name__} cannot be "
+            "exported: torch.onnx's exporter fails on T5/mT5 with this torch/transformers. Use backend='torchao' "
+            "or 'bitsandbytes' for T5/mT5."
+        )
+    holder = tempfile.TemporaryDirectory(prefix="tlc_hf_onnx_")
+    path = export_onnx_int8(model, holder.name)
+    config = copy.deepcopy(model.config)
+    config.architectures = [type(model).__name__]
+    onnx_model = OnnxModel(path, config)
+    onnx_model._holder = holder
+    return onnx_model
