@@ -190,14 +190,44 @@ def test_compress_command(tmp_path, capsys):
     onnx_model = load_compressed(str(tmp_path / "onnx"))
     assert isinstance(onnx_model, OnnxModel) and (tmp_path / "onnx" / "tokenizer.json").exists()
     assert torch.allclose(onnx_model(**batch).logits, model.eval()(**batch).logits, atol=0.05)
-    assert main(["compress", str(tmp_path / "base"), "--output_dir", str(tmp_path / "small"), "--prune_heads", "0.5",
-                 "--prune_ffn", "0.5", "--prune_magnitude", "0.5", "--storage", "sparse"]) == 0
+    assert (
+        main(
+            [
+                "compress",
+                str(tmp_path / "base"),
+                "--output_dir",
+                str(tmp_path / "small"),
+                "--prune_heads",
+                "0.5",
+                "--prune_ffn",
+                "0.5",
+                "--prune_magnitude",
+                "0.5",
+                "--storage",
+                "sparse",
+            ]
+        )
+        == 0
+    )
     small = load_compressed(str(tmp_path / "small"))
     assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in model.parameters())
     assert [m["method"] for m in small.tlc_compression] == ["structured", "magnitude"]
     capsys.readouterr()
-    assert main(["compress", str(tmp_path / "base"), "--output_dir", str(tmp_path / "x"), "--quantize", "torchao",
-                 "--bits", "4"]) == 1
+    assert (
+        main(
+            [
+                "compress",
+                str(tmp_path / "base"),
+                "--output_dir",
+                str(tmp_path / "x"),
+                "--quantize",
+                "torchao",
+                "--bits",
+                "4",
+            ]
+        )
+        == 1
+    )
     assert "torchao's int4 kernels run on CUDA GPUs only" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
     assert main(["compress", str(tmp_path / "base"), "--output_dir", str(tmp_path / "y")]) == 1

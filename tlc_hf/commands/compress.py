@@ -19,6 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--export", choices=("onnx",), default=None, help="onnx = ONNX Runtime int8 for CPU serving")
     parser.add_argument("--storage", choices=("dense", "sparse"), default="dense")
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument(
+        "--recipe", default=None, help="a YAML or JSON CompressionRecipe (replaces the one-shot flags)"
+    )
+    parser.add_argument("--task", choices=("mlm", "classification", "seq2seq"), default=None)
+    parser.add_argument("--teacher", default=None, help="recipe with distillation: the fine-tuned teacher's folder")
+    parser.add_argument("--max_examples", type=int, default=None, help="recipe: use a subset of the corpus")
 
 
 def run(args: argparse.Namespace, rest: list[str]) -> int:
@@ -30,6 +36,22 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     from ..compression.loading import save_compressed
     from ..evaluation.bench import parameter_counts
 
+    if args.recipe:
+        from ..compression.recipe import CompressionRecipe, run_recipe
+
+        recipe = CompressionRecipe.load(args.recipe)
+        result = run_recipe(
+            recipe,
+            args.model_dir,
+            args.output_dir,
+            task=args.task,
+            teacher_dir=args.teacher,
+            max_examples=args.max_examples,
+            overwrite=args.overwrite,
+        )
+        print(json.dumps(result.get("compressed", result), indent=2))
+        print(f"Wrote {args.output_dir} (model, tlc_compression.json with the recipe, report, README.md)")
+        return 0
     if args.export == "onnx":
         if args.quantize not in (None, "onnxruntime"):
             raise ValueError(

@@ -91,42 +91,11 @@ def _load_corpus(command: TrainCommandArguments, seed: int):
     )
 
 
-def _prepare_data(command: TrainCommandArguments, tokenizer, corpus, seed: int):
-    from ..data import (
-        MLMCollator,
-        apply_fixed_mask,
-        build_classification_dataset,
-        build_mlm_dataset,
-        build_seq2seq_dataset,
-    )
-
-    if command.task == "mlm":
-        data = build_mlm_dataset(tokenizer, corpus, block_size=command.block_size)
-        collator = MLMCollator(tokenizer, seed=seed)
-        eval_data = data["validation"]
-        if command.max_eval_examples and len(eval_data) > command.max_eval_examples:
-            eval_data = eval_data.select(range(command.max_eval_examples))
-        return data["train"], apply_fixed_mask(eval_data, tokenizer, seed=seed), collator
-    if command.task == "classification":
-        from transformers import DataCollatorWithPadding
-
-        data = build_classification_dataset(tokenizer, corpus, max_length=command.max_length)
-        collator = DataCollatorWithPadding(tokenizer)
-    else:
-        from transformers import DataCollatorForSeq2Seq
-
-        data = build_seq2seq_dataset(tokenizer, corpus, max_source_length=command.max_length)
-        collator = DataCollatorForSeq2Seq(tokenizer)
-    eval_data = data["validation"]
-    if command.max_eval_examples and len(eval_data) > command.max_eval_examples:
-        eval_data = eval_data.select(range(command.max_eval_examples))
-    return data["train"], eval_data, collator
-
-
 def train(command: TrainCommandArguments, training_args) -> dict:
     """Build tokenizer, data and model from `command`, train under `training_args`, save to output_dir."""
     from transformers import AutoTokenizer, set_seed
 
+    from ..data.task_data import build_task_data
     from ..data.tokenizer import FAMILY_TO_KIND, train_tokenizer
     from ..evaluation.metrics import accuracy_metrics, masked_token_loss_sums, perplexity_metrics
     from ..modeling import build_model, check_task, load_model, resolve_config
@@ -152,7 +121,15 @@ def train(command: TrainCommandArguments, training_args) -> dict:
             raise ValueError(f"no tokenizer recipe for model_type={config.model_type!r}; pass --tokenizer")
         tokenizer = train_tokenizer(kind, command.vocab_size, corpus)
 
-    train_data, eval_data, collator = _prepare_data(command, tokenizer, corpus, training_args.seed)
+    train_data, eval_data, collator = build_task_data(
+        command.task,
+        tokenizer,
+        corpus,
+        block_size=command.block_size,
+        max_length=command.max_length,
+        max_eval_examples=command.max_eval_examples,
+        seed=training_args.seed,
+    )
     num_labels = None
     if command.task == "classification":
         num_labels = corpus["train"].features["label"].num_classes

@@ -34,7 +34,25 @@ def register_method(cls):
     return cls
 
 
+_METHOD_MODULES = (
+    "tlc_hf.compression.magnitude",
+    "tlc_hf.compression.movement",
+    "tlc_hf.compression.structured",
+    "tlc_hf.compression.quantization",
+    "tlc_hf.compression.lora",
+    "tlc_hf.training.distillation",
+)
+
+
+def _import_methods() -> None:
+    import importlib
+
+    for module in _METHOD_MODULES:
+        importlib.import_module(module)
+
+
 def registered_methods() -> tuple[str, ...]:
+    _import_methods()
     return tuple(sorted(_REGISTRY))
 
 
@@ -60,6 +78,8 @@ class CompressionConfig:
         data = dict(data)
         method = data.pop("method", None)
         data.pop("tlc_hf_version", None)
+        if method not in _REGISTRY:
+            _import_methods()
         target = _REGISTRY.get(method)
         if target is None:
             raise ValueError(f"method={method!r} is not a tlc_hf compression method; known: {registered_methods()}")

@@ -25,6 +25,7 @@ def save_compressed(
     tokenizer=None,
     storage: str = "dense",
     overwrite: bool = False,
+    extra: dict | None = None,
 ) -> str:
     """`save_pretrained` plus `tlc_compression.json` (the methods applied, enough to rebuild the shapes).
 
@@ -50,7 +51,7 @@ def save_compressed(
                 if name.startswith("model") and name.endswith((".safetensors", ".safetensors.index.json")):
                     os.remove(os.path.join(tmp, name))
             save_sparse_state_dict(model.state_dict(), os.path.join(tmp, SPARSE_WEIGHTS_NAME))
-        write_compression_config(model, tmp, extra={"storage": storage})
+        write_compression_config(model, tmp, extra={"storage": storage, **(extra or {})})
         if tokenizer is not None:
             tokenizer.save_pretrained(str(tmp))
     return str(save_directory)
@@ -83,7 +84,7 @@ def load_compressed(
     if backends & {"torchao", "bitsandbytes"}:
         model = model_class.from_pretrained(directory, device_map=str(device or "cpu"))
         model.tlc_compression = records
-        return model.eval()
+        return _with_adapter(model, directory).eval()
     model = model_class(config)
     for record in records:
         config_class = type(CompressionConfig.from_dict(record))
@@ -100,6 +101,21 @@ def load_compressed(
         )
     model.tlc_compression = records
     return model.to(device or "cpu").eval()
+
+
+def _with_adapter(model, directory: str):
+    """Apply a LoRA adapter saved beside the weights (kept unmerged where the backend holds the weights)."""
+    from .lora import ADAPTER_DIR
+
+    adapter = os.path.join(directory, ADAPTER_DIR)
+    if not os.path.isdir(adapter):
+        return model
+    from peft import PeftModel
+
+    history = getattr(model, "tlc_compression", [])
+    wrapped = PeftModel.from_pretrained(model, adapter)
+    wrapped.tlc_compression = history
+    return wrapped
 
 
 def _is_tied(model: PreTrainedModel, key: str) -> bool:

@@ -28,8 +28,9 @@ def parameter_counts(model: torch.nn.Module) -> dict:
     one was applied (simulated k-bit weights are still stored in float, so their storage bits count)."""
     if not hasattr(model, "parameters"):
         return {}  # e.g. an ONNX model: not measured
-    total = sum(p.numel() for p in model.parameters())
-    nonzero = sum(int((p != 0).sum()) for p in model.parameters())
+    dense = [_dense_view(p) for p in model.parameters()]
+    total = sum(d.numel() for d in dense)
+    nonzero = sum(int((d != 0).sum()) for d in dense)
     bits = Counter()
     for p in model.parameters():
         bits[p.element_size() * 8] += p.numel()
@@ -39,6 +40,21 @@ def parameter_counts(model: torch.nn.Module) -> dict:
         "sparsity": 1 - nonzero / total if total else 0.0,
         "bits": _quantized_bits(model) or (bits.most_common(1)[0][0] if bits else None),
     }
+
+
+@torch.no_grad()
+def _dense_view(parameter: torch.Tensor) -> torch.Tensor:
+    """The weights a parameter stands for: dequantized for torchao tensors and packed bitsandbytes 4-bit
+    (whose storage holds two weights per byte), the tensor itself otherwise."""
+    data = parameter.data
+    quant_state = getattr(parameter, "quant_state", None)
+    if quant_state is not None:  # bitsandbytes Params4bit
+        import bitsandbytes.functional as bnb_functional
+
+        return bnb_functional.dequantize_4bit(data, quant_state)
+    if type(data) is not torch.Tensor and hasattr(data, "dequantize"):  # torchao tensor subclasses
+        return data.dequantize()
+    return data
 
 
 def _quantized_bits(model) -> int | None:

@@ -13,7 +13,7 @@ def _is_main_process() -> bool:
     try:
         from accelerate import PartialState
 
-        if PartialState._shared_state:
+        if PartialState._shared_state and PartialState().num_processes > 1:
             return PartialState().is_main_process
     except ImportError:  # pragma: no cover
         pass

@@ -39,6 +39,7 @@ class QuantizationConfig(ScheduleConfig):
     compile: bool = field(default=False, metadata={"help": "torchao: compile the forward pass (torch.compile)."})
     target_modules: str | None = field(default=None, metadata={"help": "Regex over module names (replaces rules)."})
     include_embeddings: bool = field(default=False, metadata={"help": "simulated/QAT: quantize embeddings too."})
+    qat: bool = field(default=False, metadata={"help": "In a recipe: train with fake quantization, then convert."})
     noise_rate: float = field(default=0.1, metadata={"help": "Quant-Noise: fraction of weight blocks quantized."})
     block_size: int = field(default=8, metadata={"help": "Quant-Noise: weights per block (along the input)."})
 
