@@ -62,6 +62,12 @@ def _compress_command() -> Command:
     return Command("prune / quantize / export a trained model (one-shot)", add_arguments, run)
 
 
+def _demo_command() -> Command:
+    from .commands.demo import add_arguments, run
+
+    return Command("the main job: train large, then compress, end to end on the embedded corpus", add_arguments, run)
+
+
 def _hub_command(name: str, help_text: str) -> Command:
     from .commands import hub
 
@@ -78,7 +84,7 @@ def _commands() -> dict[str, Command]:
         "bench": _hub_command("bench", "latency, throughput, size on disk and parameters of a model"),
         "card": _hub_command("card", "write a model card with measured size, accuracy and latency"),
         "push": _hub_command("push", "push a compressed model with its card and report to the Hub"),
-        "demo": Command("the main job: train large, then compress, end to end on the embedded corpus"),
+        "demo": _demo_command(),
     }
 
 

@@ -132,7 +132,9 @@ def train(command: TrainCommandArguments, training_args) -> dict:
     )
     num_labels = None
     if command.task == "classification":
-        num_labels = corpus["train"].features["label"].num_classes
+        label_feature = corpus["train"].features["label"]
+        # ClassLabel knows its classes; plain integer labels (many Hub datasets) are counted, -1 = unlabelled
+        num_labels = getattr(label_feature, "num_classes", None) or max(corpus["train"]["label"]) + 1
     if command.model_name_or_path:
         model = load_model(command.model_name_or_path, command.task, num_labels=num_labels)
     else:

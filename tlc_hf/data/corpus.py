@@ -74,7 +74,8 @@ def load_corpus(
             Embedded splits are stratified by label, so each keeps the source's label balance.
         max_examples: keep a stratified subset of this many examples before splitting (quick runs).
         text_column, label_column: column names when they are not auto-detected; a sentence pair is
-            given as `"premise,hypothesis"` and becomes `text` and `text_pair`.
+            given as `"premise,hypothesis"` and becomes `text` and `text_pair`. Translation data
+            (`translation` dicts, or `source`/`target` columns) is left as it is.
     """
     if not 0 < validation_fraction < 1 or not 0 < test_fraction < 1 or validation_fraction + test_fraction >= 1:
         raise ValueError(
@@ -137,6 +138,8 @@ def _load_external(name: str, config: str | None) -> dict[str, Dataset]:
 
 def _normalize_columns(dataset: Dataset, text_column: str | None, label_column: str | None) -> Dataset:
     columns = dataset.column_names
+    if text_column is None and ({"source", "target"} <= set(columns) or "translation" in columns):
+        return dataset  # text pairs for seq2seq (WMT's "translation" dicts, or source/target) stay as they are
     if text_column is not None:
         text_columns = tuple(c.strip() for c in text_column.split(","))
     else:

@@ -89,6 +89,7 @@ def run_sweep(
     max_examples: int | None = None,
     seed: int = 0,
     show_progress: bool = True,
+    save_models: bool = False,
     **training_overrides,
 ) -> dict:
     """Train each (depth x width) of `sizes` (x each batch size) for `budget` with `BudgetTrainer` on the
@@ -100,6 +101,7 @@ def run_sweep(
     `time_count_evaluation=True` to charge it.
 
     `lr_scaling` sets each batch size's LR from `learning_rate`, which suits the first batch size.
+    `save_models=True` keeps each trained model (with its tokenizer) in `output_dir/<label>`.
     """
     from transformers.utils import logging as hf_logging
 
@@ -142,7 +144,9 @@ def run_sweep(
             progress = (bar, index * budget_s)
             data = (tokenizer, blocks["train"], eval_data)
             run_args = dict(budget_s=budget_s, eval_every_s=eval_every_s, seed=seed, **training_overrides)
-            results.append(_train_one(run, config, data, os.path.join(output_dir, run.label), progress, run_args))
+            results.append(
+                _train_one(run, config, data, os.path.join(output_dir, run.label), progress, run_args, save_models)
+            )
     finally:
         bar.close()
         hf_logging.set_verbosity(hf_verbosity)
@@ -166,7 +170,7 @@ def run_sweep(
     return sweep
 
 
-def _train_one(run: SweepRun, config, data, run_dir: str, progress, run_args: dict) -> dict:
+def _train_one(run: SweepRun, config, data, run_dir: str, progress, run_args: dict, save_model: bool) -> dict:
     import torch
     from transformers import set_seed
 
@@ -217,12 +221,15 @@ def _train_one(run: SweepRun, config, data, run_dir: str, progress, run_args: di
         args=args,
         train_dataset=train_data,
         eval_dataset=eval_data,
+        processing_class=tokenizer,
         data_collator=MLMCollator(tokenizer, seed=seed),
         compute_metrics=perplexity_metrics,
         preprocess_logits_for_metrics=masked_token_loss_sums,
     )
     trainer.add_callback(_SweepProgress(*progress, trainer.budget_callback))
     trainer.train()
+    if save_model:
+        trainer.save_model(run_dir)  # model, config and tokenizer, for fine-tuning afterwards
     with open(log_path) as f:
         records = [json.loads(line) for line in f]
     curve = [[r["elapsed_s"], r["metrics"]["eval_perplexity"]] for r in records if "eval_perplexity" in r["metrics"]]

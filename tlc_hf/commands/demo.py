@@ -1,0 +1,20 @@
+"""`tlc-hf demo`: the main job, end to end, offline."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="a run of about 5 minutes on 2 CPU cores")
+    parser.add_argument("--budget", default=None, help="pretraining budget per size, e.g. 10m (fine-tuning: a third)")
+    parser.add_argument("--sizes", default=None, help="depth x width list, e.g. 2x64,4x128,4x256")
+    parser.add_argument("--output_dir", default="out/demo")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace, rest: list[str]) -> int:
+    from ..demo import run_demo
+
+    run_demo(args.output_dir, quick=args.quick, budget=args.budget, sizes=args.sizes, seed=args.seed)
+    return 0
