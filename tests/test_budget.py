@@ -18,7 +18,7 @@ from tlc_hf import (
     time_lr_lambda,
 )
 from tlc_hf.budget import clock as clock_module
-from tlc_hf.testing import random_batch, tiny_model
+from tlc_hf.testing import tiny_model, toy_dataset
 
 BASE_LR = 1e-3
 
@@ -56,11 +56,7 @@ class Tick(TrainerCallback):
 
 
 def toy_data(n=64):
-    batch = random_batch("bert", batch_size=n, seq_len=8, seed=1)
-    return [
-        {"input_ids": ids, "attention_mask": mask, "labels": int(ids[0] % 2)}
-        for ids, mask in zip(batch["input_ids"], batch["attention_mask"], strict=True)
-    ]
+    return toy_dataset("bert", n)
 
 
 def budget_trainer(tmp_path, callbacks=(), trainer_cls=BudgetTrainer, eval_data=None, **arg_overrides):

@@ -19,7 +19,7 @@ from tlc_hf import (
     save_compressed,
 )
 from tlc_hf.compression import MagnitudePruningConfig, QuantizationConfig
-from tlc_hf.testing import random_batch, tiny_model
+from tlc_hf.testing import random_batch, tiny_model, toy_dataset
 from tlc_hf.training.distillation import kd_loss
 
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
@@ -86,11 +86,7 @@ def test_kd_loss_matches_its_formula():
 
 
 def _classification_data(n=64):
-    batch = random_batch("bert", batch_size=n, seq_len=8, seed=5)
-    return [
-        {"input_ids": i, "attention_mask": m, "labels": int(i[0] % 2)}
-        for i, m in zip(batch["input_ids"], batch["attention_mask"], strict=True)
-    ]
+    return toy_dataset("bert", n, seed=5)
 
 
 def test_distillation_with_hidden_states_and_a_wider_teacher(tmp_path):

@@ -7,17 +7,11 @@ from transformers import Trainer, TrainingArguments
 from tlc_hf import DropHeadCallback, MovementPruningCallback, MovementPruningConfig, load_compressed, save_compressed
 from tlc_hf.compression import drophead_rate, find_targets, sparsity_report
 from tlc_hf.compression.masks import get_mask
-from tlc_hf.testing import random_batch, tiny_model
+from tlc_hf.testing import random_batch, tiny_model, toy_dataset
 
 
 def _data(family, n=48):
-    batch = random_batch(family, batch_size=n, seq_len=8, seed=3)
-    rows = []
-    for i in range(n):
-        row = {k: v[i] for k, v in batch.items()}
-        row["labels"] = row.get("decoder_input_ids", row["input_ids"]).clone()
-        rows.append(row)
-    return rows
+    return toy_dataset(family, n, seed=3, labels="decoder" if family == "t5" else "tokens")
 
 
 def _train(tmp_path, model, family, callbacks, steps=20):

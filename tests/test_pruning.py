@@ -22,7 +22,7 @@ from tlc_hf.budget import clock as clock_module
 from tlc_hf.compression import CompressionConfig, find_targets, ramp_value
 from tlc_hf.compression.masks import get_mask
 from tlc_hf.compression.storage import load_sparse_state_dict, save_sparse_state_dict
-from tlc_hf.testing import TINY_FAMILIES, random_batch, tiny_model
+from tlc_hf.testing import TINY_FAMILIES, random_batch, tiny_model, toy_dataset
 
 
 def _break_ties(model):
@@ -123,11 +123,7 @@ def test_cubic_schedule():
 
 
 def _toy_data(n=64):
-    batch = random_batch("bert", batch_size=n, seq_len=8, seed=1)
-    return [
-        {"input_ids": i, "attention_mask": m, "labels": i.clone()}
-        for i, m in zip(batch["input_ids"], batch["attention_mask"], strict=True)
-    ]
+    return toy_dataset("bert", n, labels="tokens")
 
 
 class ZeroWatcher(TrainerCallback):

@@ -18,7 +18,7 @@ from tlc_hf import (
 )
 from tlc_hf.compression import find_targets
 from tlc_hf.compression.quantization import OnnxModel, fake_quantize
-from tlc_hf.testing import SEQ2SEQ_FAMILIES, TINY_FAMILIES, random_batch, tiny_model
+from tlc_hf.testing import SEQ2SEQ_FAMILIES, TINY_FAMILIES, random_batch, tiny_model, toy_dataset
 
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # per-call float16 cast notices
 
@@ -115,11 +115,7 @@ def test_missing_backend_names_the_extra(monkeypatch, tmp_path):
 
 
 def _data(n=48):
-    batch = random_batch("bert", batch_size=n, seq_len=8, seed=4)
-    return [
-        {"input_ids": i, "attention_mask": m, "labels": i.clone()}
-        for i, m in zip(batch["input_ids"], batch["attention_mask"], strict=True)
-    ]
+    return toy_dataset("bert", n, seed=4, labels="tokens")
 
 
 def _train(tmp_path, model, callbacks, steps=16):

@@ -6,7 +6,7 @@ from transformers import AutoModelForMaskedLM, AutoModelForSeq2SeqLM
 
 from tlc_hf import StructuredPruningConfig, load_compressed, prune_structured_, save_compressed
 from tlc_hf.compression.structured.units import model_units
-from tlc_hf.testing import SEQ2SEQ_FAMILIES, TINY_FAMILIES, random_batch, tiny_model
+from tlc_hf.testing import SEQ2SEQ_FAMILIES, TINY_FAMILIES, random_batch, tiny_model, toy_dataset
 
 
 def four_head_model(family, task=None):
@@ -109,11 +109,7 @@ def test_unsupported_model_type():
 
 
 def _toy_classification(n=48):
-    batch = random_batch("bert", batch_size=n, seq_len=8, seed=2)
-    return [
-        {"input_ids": i, "attention_mask": m, "labels": int(i[0] % 2)}
-        for i, m in zip(batch["input_ids"], batch["attention_mask"], strict=True)
-    ]
+    return toy_dataset("bert", n, seed=2)
 
 
 @pytest.mark.parametrize("importance", ["magnitude", "gradient"])

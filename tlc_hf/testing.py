@@ -96,3 +96,26 @@ def random_batch(
     if family in SEQ2SEQ_FAMILIES:
         batch["decoder_input_ids"] = torch.randint(3, vocab_size, (batch_size, seq_len // 2), generator=gen)
     return batch
+
+
+def toy_dataset(
+    family: str = "bert", n: int = 64, seq_len: int = 8, seed: int = 1, labels: str = "class"
+) -> list[dict]:
+    """`n` random examples for `tiny_model(family)`: labels are a class (0/1, from the first token), the
+    input tokens themselves ("tokens", for MLM), or the decoder tokens ("decoder", for T5/mT5)."""
+    batch = random_batch(family, batch_size=n, seq_len=seq_len, seed=seed)
+    rows = []
+    for i in range(n):
+        row = {key: value[i] for key, value in batch.items()}
+        if labels == "class":
+            row["labels"] = int(row["input_ids"][0] % 2)
+        elif labels == "tokens":
+            row["labels"] = row["input_ids"].clone()
+        elif labels == "decoder":
+            row["labels"] = row.pop("decoder_input_ids")
+        else:
+            raise ValueError(f"labels={labels!r} is not known; choose 'class', 'tokens' or 'decoder'")
+        if labels != "decoder":
+            row.pop("decoder_input_ids", None)
+        rows.append(row)
+    return rows

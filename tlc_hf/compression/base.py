@@ -119,6 +119,17 @@ def check_choice(name: str, value: Any, allowed: tuple) -> None:
 
 
 @dataclass
+class TargetSelection:
+    """Which modules a method touches (see `tlc_hf.compression.find_targets`)."""
+
+    target_modules: str | None = field(default=None, metadata={"help": "Regex over module names (replaces rules)."})
+    include_embeddings: bool = field(
+        default=False, metadata={"help": "Also embeddings (pruning them hurts accuracy)."}
+    )
+    include_head: bool = field(default=False, metadata={"help": "Also the pooler / classifier / LM head."})
+
+
+@dataclass
 class ScheduleConfig(CompressionConfig):
     """A ramp from `initial` to the target between progress `start` and `end` (fractions of training)."""
 

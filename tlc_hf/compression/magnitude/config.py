@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..base import ScheduleConfig, check_choice, check_fraction, register_method
+from ..base import ScheduleConfig, TargetSelection, check_choice, check_fraction, register_method
 
 SCOPES = ("local", "global")
 
 
 @register_method
 @dataclass
-class MagnitudePruningConfig(ScheduleConfig):
+class MagnitudePruningConfig(ScheduleConfig, TargetSelection):
     """Unstructured magnitude pruning to `sparsity` of the target weights.
 
     One-shot with `prune_magnitude_`, or gradually with `MagnitudePruningCallback`: sparsity follows a
@@ -21,9 +21,6 @@ class MagnitudePruningConfig(ScheduleConfig):
     sparsity: float = field(default=0.5, metadata={"help": "Target fraction of zero weights, in [0, 1)."})
     scope: str = field(default="local", metadata={"help": "local: per module; global: one threshold for all."})
     initial_sparsity: float = field(default=0.0, metadata={"help": "Sparsity at the start of the ramp."})
-    target_modules: str | None = field(default=None, metadata={"help": "Regex over module names (replaces rules)."})
-    include_embeddings: bool = field(default=False, metadata={"help": "Also prune embeddings (hurts accuracy)."})
-    include_head: bool = field(default=False, metadata={"help": "Also prune the pooler / classifier / LM head."})
 
     def validate(self) -> None:
         super().validate()

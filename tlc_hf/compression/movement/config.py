@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..base import ScheduleConfig, check_choice, check_fraction, register_method
+from ..base import ScheduleConfig, TargetSelection, check_choice, check_fraction, register_method
 
 VARIANTS = ("hard", "soft")
 
 
 @register_method
 @dataclass
-class MovementPruningConfig(ScheduleConfig):
+class MovementPruningConfig(ScheduleConfig, TargetSelection):
     """Movement pruning (Sanh et al. 2020): keep the weights that move away from zero during fine-tuning.
 
     Scores accumulate S -= w * dL/dw at every step (the paper's eq. 6 under SGD). `variant="hard"` keeps
@@ -24,9 +24,6 @@ class MovementPruningConfig(ScheduleConfig):
     sparsity: float = field(default=0.5, metadata={"help": "hard: final fraction of zero weights, in [0, 1)."})
     variant: str = field(default="hard", metadata={"help": "hard (top-k) or soft (threshold)."})
     threshold: float = field(default=0.0, metadata={"help": "soft: final threshold on standardized scores."})
-    target_modules: str | None = field(default=None, metadata={"help": "Regex over module names (replaces rules)."})
-    include_embeddings: bool = field(default=False, metadata={"help": "Also prune embeddings."})
-    include_head: bool = field(default=False, metadata={"help": "Also prune the pooler / classifier / LM head."})
 
     def validate(self) -> None:
         super().validate()

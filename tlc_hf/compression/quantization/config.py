@@ -3,7 +3,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 
-from ..base import ScheduleConfig, check_choice, register_method
+from ..base import ScheduleConfig, TargetSelection, check_choice, register_method
 
 BACKENDS = ("simulated", "torchao", "onnxruntime", "bitsandbytes")
 GRANULARITIES = ("per_channel", "per_tensor")
@@ -17,7 +17,7 @@ _BACKEND_PACKAGE = {
 
 @register_method
 @dataclass
-class QuantizationConfig(ScheduleConfig):
+class QuantizationConfig(ScheduleConfig, TargetSelection):
     """Post-training quantization (`tlc_hf.quantize`), and the quantizer QAT / Quant-Noise train with.
 
     backend:
@@ -37,8 +37,6 @@ class QuantizationConfig(ScheduleConfig):
     weight_only: bool = field(default=False, metadata={"help": "torchao: int8 weights, activations in float."})
     bnb_4bit_type: str = field(default="nf4", metadata={"help": "bitsandbytes 4-bit type: nf4 or fp4."})
     compile: bool = field(default=False, metadata={"help": "torchao: compile the forward pass (torch.compile)."})
-    target_modules: str | None = field(default=None, metadata={"help": "Regex over module names (replaces rules)."})
-    include_embeddings: bool = field(default=False, metadata={"help": "simulated/QAT: quantize embeddings too."})
     qat: bool = field(default=False, metadata={"help": "In a recipe: train with fake quantization, then convert."})
     noise_rate: float = field(default=0.1, metadata={"help": "Quant-Noise: fraction of weight blocks quantized."})
     block_size: int = field(default=8, metadata={"help": "Quant-Noise: weights per block (along the input)."})

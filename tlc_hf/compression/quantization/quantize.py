@@ -44,7 +44,7 @@ def quantize(model, config: QuantizationConfig | None = None, **config_kwargs):
 
 @torch.no_grad()
 def quantize_simulated_(model, config: QuantizationConfig) -> dict:
-    targets = find_targets(model, config.target_modules, config.include_embeddings)
+    targets = find_targets(model, config.target_modules, config.include_embeddings, config.include_head)
     errors = {}
     for name, module in targets.items():
         quantized = fake_quantize(module.weight, config.bits, config.granularity, config.symmetric)

@@ -41,7 +41,11 @@ class QATCallback(CompressionCallback):
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self.targets = {
-            n: m for n, m in find_targets(model, self.config.target_modules).items() if isinstance(m, torch.nn.Linear)
+            n: m
+            for n, m in find_targets(
+                model, self.config.target_modules, self.config.include_embeddings, self.config.include_head
+            ).items()
+            if isinstance(m, torch.nn.Linear)
         }
         self._maybe_start(state)
 
@@ -87,7 +91,11 @@ class QuantNoiseCallback(CompressionCallback):
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self.targets = {
-            n: m for n, m in find_targets(model, self.config.target_modules).items() if isinstance(m, torch.nn.Linear)
+            n: m
+            for n, m in find_targets(
+                model, self.config.target_modules, self.config.include_embeddings, self.config.include_head
+            ).items()
+            if isinstance(m, torch.nn.Linear)
         }
         for module in self.targets.values():
             wrap_weight(module, self._noisy_weight)
