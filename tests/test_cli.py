@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from tlc_hf.cli import EXIT_NOT_AVAILABLE, _commands, main
+from tlc_hf.cli import main
 
 SUBCOMMANDS = ("params", "train", "sweep", "compress", "evaluate", "bench", "card", "push", "demo")
 
@@ -29,12 +29,6 @@ def test_help_lists_the_nine_subcommands():
 def test_each_subcommand_answers_help(name, capsys):
     assert call([name, "--help"]) == 0
     assert f"usage: tlc-hf {name}" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("name", [name for name, command in _commands().items() if command.run is None])
-def test_subcommand_not_landed_yet_exits_2_and_says_so(name, capsys):
-    assert call([name]) == EXIT_NOT_AVAILABLE
-    assert "not available yet" in capsys.readouterr().err
 
 
 def test_unknown_flag_is_an_error(capsys):

@@ -1,7 +1,4 @@
-"""The `tlc-hf` command line: one subcommand per job.
-
-Subcommands register themselves in `COMMANDS`; one that has not landed yet says so and exits 2.
-"""
+"""The `tlc-hf` command line: one subcommand per job, each in its own module under `tlc_hf.commands`."""
 
 from __future__ import annotations
 
@@ -10,24 +7,14 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-EXIT_NOT_AVAILABLE = 2
-
 
 @dataclass(frozen=True)
 class Command:
     help: str
-    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
-    run: Callable[[argparse.Namespace, list[str]], int] | None = None
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, list[str]], int]
     # a command that hands its flags on to HfArgumentParser (all TrainingArguments flags) sets this
     passes_through: bool = False
-
-
-def _not_available(name: str) -> Callable[[argparse.Namespace, list[str]], int]:
-    def run(args: argparse.Namespace, rest: list[str]) -> int:
-        print(f"tlc-hf {name}: not available yet in tlc_hf {_version()}.", file=sys.stderr)
-        return EXIT_NOT_AVAILABLE
-
-    return run
 
 
 def _version() -> str:
@@ -99,9 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub = subparsers.add_parser(
             name, help=command.help, description=command.help, add_help=not command.passes_through
         )
-        if command.add_arguments is not None:
-            command.add_arguments(sub)
-        sub.set_defaults(_run=command.run or _not_available(name), _passes_through=command.passes_through)
+        command.add_arguments(sub)
+        sub.set_defaults(_run=command.run, _passes_through=command.passes_through)
     return parser
 
 
