@@ -2,12 +2,12 @@
 
 import pytest
 import torch
-from transformers import Trainer, TrainingArguments
+from transformers import TrainingArguments
 
 from tlc_hf import DropHeadCallback, MovementPruningCallback, MovementPruningConfig, load_compressed, save_compressed
 from tlc_hf.compression import drophead_rate, find_targets, sparsity_report
 from tlc_hf.compression.masks import get_mask
-from tlc_hf.testing import random_batch, tiny_model, toy_dataset
+from tlc_hf.testing import random_batch, tiny_model, toy_dataset, train_tiny
 
 
 def _data(family, n=48):
@@ -15,20 +15,7 @@ def _data(family, n=48):
 
 
 def _train(tmp_path, model, family, callbacks, steps=20):
-    args = TrainingArguments(
-        output_dir=str(tmp_path / "o"),
-        max_steps=steps,
-        per_device_train_batch_size=8,
-        learning_rate=3e-3,
-        report_to="none",
-        disable_tqdm=True,
-        use_cpu=True,
-        save_strategy="no",
-        logging_steps=5,
-    )
-    trainer = Trainer(model=model.train(), args=args, train_dataset=_data(family), callbacks=callbacks)
-    trainer.train()
-    return trainer
+    return train_tiny(model, _data(family), tmp_path / "o", callbacks, steps)
 
 
 @pytest.mark.parametrize("family", ["bert", "roberta", "t5"])

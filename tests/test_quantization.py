@@ -6,7 +6,7 @@ import os
 
 import pytest
 import torch
-from transformers import AutoModelForMaskedLM, AutoModelForSeq2SeqLM, Trainer, TrainingArguments
+from transformers import AutoModelForMaskedLM, AutoModelForSeq2SeqLM, TrainingArguments
 
 from tlc_hf import (
     QATCallback,
@@ -18,7 +18,7 @@ from tlc_hf import (
 )
 from tlc_hf.compression import find_targets
 from tlc_hf.compression.quantization import OnnxModel, fake_quantize
-from tlc_hf.testing import SEQ2SEQ_FAMILIES, TINY_FAMILIES, random_batch, tiny_model, toy_dataset
+from tlc_hf.testing import SEQ2SEQ_FAMILIES, TINY_FAMILIES, random_batch, tiny_model, toy_dataset, train_tiny
 
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # per-call float16 cast notices
 
@@ -119,20 +119,7 @@ def _data(n=48):
 
 
 def _train(tmp_path, model, callbacks, steps=16):
-    args = TrainingArguments(
-        output_dir=str(tmp_path / "o"),
-        max_steps=steps,
-        per_device_train_batch_size=8,
-        learning_rate=3e-3,
-        report_to="none",
-        disable_tqdm=True,
-        use_cpu=True,
-        save_strategy="no",
-        logging_steps=4,
-    )
-    trainer = Trainer(model=model.train(), args=args, train_dataset=_data(), callbacks=callbacks)
-    trainer.train()
-    return trainer
+    return train_tiny(model, _data(), tmp_path / "o", callbacks, steps, logging_steps=4)
 
 
 def test_qat_trains_and_converts_close_to_the_fake_quant_model(tmp_path):

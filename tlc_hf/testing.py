@@ -119,3 +119,23 @@ def toy_dataset(
             row.pop("decoder_input_ids", None)
         rows.append(row)
     return rows
+
+
+def train_tiny(model, dataset, output_dir, callbacks=(), steps: int = 20, **overrides):
+    """Train `model` on `dataset` for `steps` CPU steps with a stock `Trainer`; returns the trainer."""
+    from transformers import Trainer, TrainingArguments
+
+    settings = dict(
+        max_steps=steps,
+        per_device_train_batch_size=8,
+        learning_rate=3e-3,
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=True,
+        save_strategy="no",
+        logging_steps=5,
+    )
+    args = TrainingArguments(output_dir=str(output_dir), **{**settings, **overrides})
+    trainer = Trainer(model=model.train(), args=args, train_dataset=dataset, callbacks=list(callbacks))
+    trainer.train()
+    return trainer
