@@ -297,6 +297,12 @@ def _plot_compression(rows: list[dict], memory_budget: float, path: str) -> None
     plt.close(fig)
 
 
+def _variant(row: dict) -> str:
+    if row["method"] == "fp32":
+        return "uncompressed (fp32): no compressed variant that fits was more accurate"
+    return f"with {row['method']} {row['level']}"
+
+
 def summarize(report: dict, sweep: dict) -> str:
     runs = sweep["runs"]
     largest = max(runs, key=lambda r: r["params"])
@@ -307,8 +313,8 @@ def summarize(report: dict, sweep: dict) -> str:
         f"{best_ppl['label']} reached the lowest MLM perplexity ({best_ppl['final_perplexity']:.0f}).",
         "Fine-tuned accuracy: " + ", ".join(f"{k} {v['accuracy']:.3f}" for k, v in report["finetuned"].items()) + ".",
         f"How far can I compress? Under a memory budget of {report['memory_budget_mb']:.2f} MB (the smallest model's "
-        f"fp32 size) the most accurate model is {best['size']} with {best['method']} "
-        f"{'' if best['method'] == 'fp32' else best['level']} ({best['size_mb']:.2f} MB, accuracy {best['accuracy']:.3f}).",
+        f"fp32 size) the most accurate model is {best['size']} {_variant(best)} ({best['size_mb']:.2f} MB, accuracy "
+        f"{best['accuracy']:.3f}).",
     ]
     if best_ppl is not largest:
         ratio = best_ppl["tokens_per_s"] / max(largest["tokens_per_s"], 1e-9)
