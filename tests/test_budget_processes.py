@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tlc_hf.testing import accelerate_launch_command
+
 WORKER = Path(__file__).parent / "scripts" / "budget_worker.py"
 
 
@@ -64,20 +66,7 @@ def test_two_ranks_stop_on_the_same_step_with_the_same_lr(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        "29517",
+        *accelerate_launch_command(2, port=29517),
         str(WORKER),
         "--output_dir",
         str(out),

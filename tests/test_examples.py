@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from datasets import Dataset
 
+from tlc_hf.testing import accelerate_launch_command
+
 EXAMPLES = Path(__file__).parents[1] / "examples"
 COMMON = [
     "--report_to",
@@ -67,20 +69,7 @@ def test_pretrain_mlm_tiny(tmp_path, stand_ins):
 
 def test_pretrain_mlm_tiny_two_processes(tmp_path, stand_ins):
     cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        "29531",
+        *accelerate_launch_command(2, port=29531),
         str(EXAMPLES / "pretrain_mlm.py"),
         "--tiny",
         "--dataset",

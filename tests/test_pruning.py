@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 from torch.nn.utils import prune as torch_prune
-from transformers import AutoModelForMaskedLM, Trainer, TrainerCallback, TrainingArguments
+from transformers import AutoModelForMaskedLM, Trainer, TrainerCallback
 
 from tlc_hf import (
     BudgetTrainer,
@@ -22,7 +22,7 @@ from tlc_hf.budget import clock as clock_module
 from tlc_hf.compression import CompressionConfig, find_targets, ramp_value
 from tlc_hf.compression.masks import get_mask
 from tlc_hf.compression.storage import load_sparse_state_dict, save_sparse_state_dict
-from tlc_hf.testing import TINY_FAMILIES, random_batch, tiny_model, toy_dataset
+from tlc_hf.testing import TINY_FAMILIES, random_batch, tiny_model, toy_dataset, train_tiny
 
 
 def _break_ties(model):
@@ -143,20 +143,8 @@ class ZeroWatcher(TrainerCallback):
 def test_gradual_magnitude_reaches_target_and_stays_after_reload(tmp_path):
     pruner = MagnitudePruningCallback(sparsity=0.8, start=0.1, end=0.7, update_every=3)
     watcher = ZeroWatcher(pruner)
-    args = TrainingArguments(
-        output_dir=str(tmp_path / "out"),
-        max_steps=40,
-        per_device_train_batch_size=8,
-        learning_rate=5e-3,
-        report_to="none",
-        disable_tqdm=True,
-        use_cpu=True,
-        save_strategy="no",
-        logging_steps=5,
-    )
-    model = tiny_model("bert").train()
-    trainer = Trainer(model=model, args=args, train_dataset=_toy_data(), callbacks=[pruner, watcher])
-    trainer.train()
+    model = tiny_model("bert")
+    trainer = train_tiny(model, _toy_data(), tmp_path / "out", [pruner, watcher], steps=40, learning_rate=5e-3)
     assert watcher.checked > 0
     sparsities = [log["sparsity"] for log in trainer.state.log_history if "sparsity" in log]
     assert sparsities == sorted(sparsities) and sparsities[0] < 0.8  # ramps up

@@ -139,3 +139,26 @@ def train_tiny(model, dataset, output_dir, callbacks=(), steps: int = 20, **over
     trainer = Trainer(model=model.train(), args=args, train_dataset=dataset, callbacks=list(callbacks))
     trainer.train()
     return trainer
+
+
+def accelerate_launch_command(num_processes: int = 2, port: int = 29500) -> list[str]:
+    """`accelerate launch` for several CPU processes (gloo). `--multi_gpu` goes through torchrun; in
+    accelerate 1.15 `--cpu --num_processes N` without an MPI host file starts a single process."""
+    import sys
+
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        str(num_processes),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(port),
+    ]

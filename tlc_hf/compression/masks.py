@@ -74,19 +74,20 @@ def zero_optimizer_state_(optimizer, modules: dict[str, nn.Module], buffer: str 
                 value.mul_(mask)
 
 
+def target_sparsity(targets: dict[str, nn.Module]) -> float:
+    """Fraction of exact zeros over all target weights."""
+    total = sum(module.weight.numel() for module in targets.values())
+    return sum(int((module.weight == 0).sum()) for module in targets.values()) / total if total else 0.0
+
+
 def sparsity_report(model: nn.Module, targets: dict[str, nn.Module]) -> dict:
     """Sparsity per target module and over all targets; parameter counts of the whole model."""
-    per_module, zeros, total = {}, 0, 0
-    for name, module in targets.items():
-        weight = module.weight
-        module_zeros = int((weight == 0).sum())
-        per_module[name] = module_zeros / weight.numel()
-        zeros += module_zeros
-        total += weight.numel()
+    per_module = {name: float((module.weight == 0).float().mean()) for name, module in targets.items()}
+    total = sum(module.weight.numel() for module in targets.values())
     params = sum(p.numel() for p in model.parameters())
     nonzero = sum(int((p != 0).sum()) for p in model.parameters())
     return {
-        "target_sparsity": zeros / total if total else 0.0,
+        "target_sparsity": target_sparsity(targets),
         "target_params": total,
         "params_total": params,
         "params_nonzero": nonzero,

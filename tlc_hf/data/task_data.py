@@ -16,9 +16,11 @@ def build_task_data(
     block_size: int = 128,
     max_length: int = 128,
     max_eval_examples: int | None = 512,
+    eval_split: str = "validation",
     seed: int = 0,
 ):
-    """(train dataset, eval dataset, collator) for `task`. MLM evaluation uses a fixed, seeded mask."""
+    """(train dataset, eval dataset, collator) for `task`; the eval set is the first `max_eval_examples` of
+    `eval_split`. MLM evaluation uses a fixed, seeded mask."""
     if task == "mlm":
         data = build_mlm_dataset(tokenizer, corpus, block_size=block_size)
         collator = MLMCollator(tokenizer, seed=seed)
@@ -34,7 +36,7 @@ def build_task_data(
         collator = DataCollatorForSeq2Seq(tokenizer)
     else:
         raise ValueError(f"task={task!r} is not known; choose one of {TASKS}")
-    eval_data = data["validation"]
+    eval_data = data[eval_split]
     if max_eval_examples and len(eval_data) > max_eval_examples:
         eval_data = eval_data.select(range(max_eval_examples))
     if task == "mlm":

@@ -51,14 +51,8 @@ def evaluate_model(
     """
     from transformers.utils import logging as hf_logging
 
-    from ..data import (
-        MLMCollator,
-        apply_fixed_mask,
-        build_classification_dataset,
-        build_mlm_dataset,
-        build_seq2seq_dataset,
-        load_corpus,
-    )
+    from ..data import load_corpus
+    from ..data.task_data import build_task_data
 
     task = task or infer_task(model)
     if task not in TASKS:
@@ -69,22 +63,16 @@ def evaluate_model(
     device = next(model.parameters()).device
     model.eval()
 
-    if task == "mlm":
-        data = build_mlm_dataset(tokenizer, corpus, block_size=block_size)[split]
-        data = _head(data, max_examples)
-        data = apply_fixed_mask(data, tokenizer, seed=seed)
-        collate = MLMCollator(tokenizer)
-    elif task == "classification":
-        from transformers import DataCollatorWithPadding
-
-        data = _head(build_classification_dataset(tokenizer, corpus, max_length=max_length)[split], max_examples)
-        collate = DataCollatorWithPadding(tokenizer)
-    else:
-        from transformers import DataCollatorForSeq2Seq
-
-        data = _head(build_seq2seq_dataset(tokenizer, corpus, max_source_length=max_length)[split], max_examples)
-        collate = DataCollatorForSeq2Seq(tokenizer)
-
+    _, data, collate = build_task_data(
+        task,
+        tokenizer,
+        corpus,
+        block_size=block_size,
+        max_length=max_length,
+        max_eval_examples=max_examples,
+        eval_split=split,
+        seed=seed,
+    )
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size, collate_fn=collate)
     bar = hf_logging.tqdm(loader, desc=f"evaluate {task}", disable=not show_progress, leave=False)
     sums, logits_all, labels_all, predictions, references = [], [], [], [], []
@@ -126,10 +114,6 @@ def evaluate_model(
     for name in metrics:
         result.update(_evaluate_metric(name, predictions, references))
     return result
-
-
-def _head(dataset, n: int | None):
-    return dataset.select(range(min(n, len(dataset)))) if n is not None else dataset
 
 
 def _evaluate_metric(name: str, predictions: list, references: list) -> dict:

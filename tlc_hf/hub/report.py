@@ -118,7 +118,7 @@ def measure_model(
     from transformers import AutoTokenizer
 
     from ..compression.loading import load_compressed
-    from ..evaluation.bench import benchmark_model, size_on_disk_mb
+    from ..evaluation.bench import benchmark_model, parameter_counts, size_on_disk_mb
     from ..evaluation.evaluate_model import evaluate_model
 
     model = load_compressed(str(model_dir))
@@ -130,8 +130,6 @@ def measure_model(
         measurement.metrics = {k: v for k, v in result.items() if k not in ("task", "split", "examples")}
         settings["eval_split"], settings["eval_examples"] = result["split"], result["examples"]
     numbers = benchmark_model(model, batch_size=batch_size, seq_len=seq_len, runs=runs) if bench else None
-    from ..evaluation.bench import parameter_counts
-
     counts = parameter_counts(model)
     measurement.params, measurement.nonzero_params = counts["params_total"], counts["params_nonzero"]
     measurement.sparsity, measurement.bits = round(counts["sparsity"], 6), counts["bits"]

@@ -4,7 +4,15 @@ import torch
 
 from ...logs import add_log_fields
 from ..base import CompressionCallback, ramp_value, record_compression
-from ..masks import apply_masks_, get_mask, lowest_k_masks, remove_mask, set_mask, zero_optimizer_state_
+from ..masks import (
+    apply_masks_,
+    get_mask,
+    lowest_k_masks,
+    remove_mask,
+    set_mask,
+    target_sparsity,
+    zero_optimizer_state_,
+)
 from ..targets import find_targets
 from .config import MovementPruningConfig
 
@@ -79,13 +87,8 @@ class MovementPruningCallback(CompressionCallback):
             set_mask(self.targets[name], mask)
         apply_masks_(self.targets)
         zero_optimizer_state_(optimizer, self.targets)
-        self.current = _sparsity(self.targets)
+        self.current = target_sparsity(self.targets)
 
 
 def _standardized(score: torch.Tensor) -> torch.Tensor:
     return (score - score.mean()) / (score.std() + 1e-12)
-
-
-def _sparsity(targets) -> float:
-    zeros = sum(int((m.weight == 0).sum()) for m in targets.values())
-    return zeros / sum(m.weight.numel() for m in targets.values())

@@ -24,6 +24,12 @@ def wrap_weight(module: torch.nn.Linear, weight_fn) -> None:
     module.forward = types.MethodType(forward, module)
 
 
+def linear_targets(model, config: QuantizationConfig) -> dict[str, torch.nn.Linear]:
+    """The config's target modules that are Linear layers (the ones a weight wrapper applies to)."""
+    targets = find_targets(model, config.target_modules, config.include_embeddings, config.include_head)
+    return {name: module for name, module in targets.items() if isinstance(module, torch.nn.Linear)}
+
+
 def unwrap_weight(module: torch.nn.Module) -> None:
     module.__dict__.pop("forward", None)
 
@@ -40,13 +46,7 @@ class QATCallback(CompressionCallback):
         self.targets, self.active = {}, False
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        self.targets = {
-            n: m
-            for n, m in find_targets(
-                model, self.config.target_modules, self.config.include_embeddings, self.config.include_head
-            ).items()
-            if isinstance(m, torch.nn.Linear)
-        }
+        self.targets = linear_targets(model, self.config)
         self._maybe_start(state)
 
     def on_step_begin(self, args, state, control, **kwargs):
@@ -90,13 +90,7 @@ class QuantNoiseCallback(CompressionCallback):
         self.targets = {}
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        self.targets = {
-            n: m
-            for n, m in find_targets(
-                model, self.config.target_modules, self.config.include_embeddings, self.config.include_head
-            ).items()
-            if isinstance(m, torch.nn.Linear)
-        }
+        self.targets = linear_targets(model, self.config)
         for module in self.targets.values():
             wrap_weight(module, self._noisy_weight)
         self.on_step_begin(args, state, control)

@@ -17,7 +17,7 @@ from .prune import (
     plan_keep,
     taylor_importance_from_grads,
 )
-from .units import get_module, model_units
+from .units import current_heads, current_neurons, get_module, model_units
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +43,8 @@ class StructuredPruningCallback(CompressionCallback):
         self.attention, self.ffn = model_units(model)
         self.outputs = {u.o: get_module(model, u.o) for u in self.attention}
         self.outputs.update({u.output: get_module(model, u.output) for u in self.ffn})
-        self.head_scores = [torch.zeros(u_size) for u_size in self._sizes()[0]]
-        self.neuron_scores = [torch.zeros(u_size) for u_size in self._sizes()[1]]
-
-    def _sizes(self):
-        heads = [get_module(self.model, u.o).in_features // u.head_dim for u in self.attention]
-        neurons = [get_module(self.model, u.output).in_features for u in self.ffn]
-        return heads, neurons
+        self.head_scores = [torch.zeros(current_heads(model, u)) for u in self.attention]
+        self.neuron_scores = [torch.zeros(current_neurons(model, u)) for u in self.ffn]
 
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
         if self.config.importance == "gradient":
