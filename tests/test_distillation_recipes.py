@@ -14,6 +14,7 @@ from tlc_hf import (
     DistillationConfig,
     DistillationSeq2SeqTrainer,
     DistillationTrainer,
+    compression_history,
     load_compressed,
     run_recipe,
     save_compressed,
@@ -211,7 +212,7 @@ def test_recipe_kd_pruning_qat_end_to_end(tmp_path, small_corpus):
     assert report["baseline"]["sparsity"] < 0.05 and report["baseline"]["bits"] == 32  # zero-init biases
     methods = [m["method"] for m in report["methods"]]
     assert methods == ["magnitude", "quantization", "quantization", "distillation"]  # QAT, convert, KD
-    saved = json.loads((tmp_path / "out" / "tlc_compression.json").read_text())
+    saved = json.loads((tmp_path / "out" / "config.json").read_text())["tlc_compression"]
     assert CompressionRecipe.from_dict(saved["recipe"]).to_dict() == recipe.to_dict()
     assert (tmp_path / "out" / "README.md").exists()
     model = load_compressed(str(tmp_path / "out"))
@@ -241,7 +242,7 @@ def test_recipe_errors_before_work(tmp_path):
         corpus={"unused": None},
     )
     assert one_shot == {"output_dir": str(tmp_path / "one")}
-    assert [m["method"] for m in load_compressed(str(tmp_path / "one")).tlc_compression] == [
+    assert [m["method"] for m in compression_history(load_compressed(str(tmp_path / "one")))] == [
         "magnitude",
         "quantization",
     ]
@@ -272,8 +273,8 @@ lora: {r: 4, alpha: 8, budget: 2s}
     assert type(model).__name__ == "RobertaForSequenceClassification"  # merged: no peft wrapper
     for module in find_targets(model).values():
         assert (module.weight == 0).float().mean().item() == pytest.approx(0.5, abs=0.01)
-    assert [m["method"] for m in model.tlc_compression] == ["magnitude", "lora_recovery"]
-    assert model.tlc_compression[-1]["merged"] is True
+    assert [m["method"] for m in compression_history(model)] == ["magnitude", "lora_recovery"]
+    assert compression_history(model)[-1]["merged"] is True
 
 
 def test_lora_recovery_on_quantized_weights_keeps_an_adapter(tmp_path, student_dir, small_corpus):
@@ -290,4 +291,7 @@ lora: {r: 4, budget: 2s}
     with model.disable_adapter():
         without = model(**ids).logits
     assert not torch.allclose(with_adapter, without, atol=1e-6)  # the trained adapter is applied
-    assert model.tlc_compression[-1]["method"] == "lora_recovery" and model.tlc_compression[-1]["merged"] is False
+    assert (
+        compression_history(model)[-1]["method"] == "lora_recovery"
+        and compression_history(model)[-1]["merged"] is False
+    )

@@ -102,17 +102,12 @@ def test_card_metadata_and_model_index_parse():
     assert [r.metric_value for r in reparsed.data.eval_results] == [0.79, 0.78]
 
 
-def test_card_snippet_loads_natively_only_when_it_can():
-    native = str(render_model_card(fixed_report(methods=[{"method": "magnitude", "sparsity": 0.5}]), repo_id="o/n"))
-    assert 'AutoModelForSequenceClassification.from_pretrained("o/n")' in native
-    structured = str(render_model_card(fixed_report(), repo_id="o/n"))
-    assert 'load_compressed("o/n")' in structured
-    sparse = str(
-        render_model_card(
-            fixed_report(methods=[{"method": "magnitude", "sparsity": 0.5}]), repo_id="o/n", storage="sparse"
-        )
-    )
-    assert 'load_compressed("o/n")' in sparse
+def test_card_snippet_loads_with_from_pretrained_except_onnx():
+    for methods in ([{"method": "magnitude", "sparsity": 0.5}], None):  # None: structured + magnitude
+        snippet = str(render_model_card(fixed_report(methods=methods), repo_id="o/n"))
+        assert "import tlc_hf" in snippet and 'AutoModelForSequenceClassification.from_pretrained("o/n")' in snippet
+    onnx = [{"method": "quantization", "backend": "onnxruntime", "bits": 8}]
+    assert 'load_compressed("o/n")' in str(render_model_card(fixed_report(methods=onnx), repo_id="o/n"))
 
 
 def test_card_snippet_runs(tmp_path, small_corpus):
@@ -181,7 +176,6 @@ def test_push_is_one_commit_with_everything(compressed_dir):
     assert {
         "config.json",
         "model.safetensors",
-        "tlc_compression.json",
         "compression_report.json",
         "README.md",
         "accuracy_vs_size.png",
@@ -318,4 +312,4 @@ def test_card_bench_evaluate_commands(tmp_path, small_corpus, capsys):
     assert report.compressed.sparsity > report.baseline.sparsity
     assert "accuracy" in report.compressed.metrics and report.compressed.latency_ms_p50 > 0
     card = (tmp_path / "pruned" / "README.md").read_text()
-    assert 'load_compressed("org/tiny")' in card and "model-index" in card
+    assert 'from_pretrained("org/tiny")' in card and "import tlc_hf" in card and "model-index" in card

@@ -4,7 +4,14 @@ import pytest
 import torch
 from transformers import TrainingArguments
 
-from tlc_hf import DropHeadCallback, MovementPruningCallback, MovementPruningConfig, load_compressed, save_compressed
+from tlc_hf import (
+    DropHeadCallback,
+    MovementPruningCallback,
+    MovementPruningConfig,
+    compression_history,
+    load_compressed,
+    save_compressed,
+)
 from tlc_hf.compression import drophead_rate, find_targets, sparsity_report
 from tlc_hf.compression.masks import get_mask
 from tlc_hf.testing import random_batch, tiny_model, toy_dataset, train_tiny
@@ -28,7 +35,7 @@ def test_hard_movement_reaches_target_and_bakes_masks(tmp_path, family):
     assert all(get_mask(m) is None for m in targets.values())  # baked into the weights
     logged = [log["sparsity"] for log in trainer.state.log_history if "sparsity" in log]
     assert logged == sorted(logged) and logged[-1] == pytest.approx(0.6, abs=0.005)
-    assert model.tlc_compression[-1]["method"] == "movement"
+    assert compression_history(model)[-1]["method"] == "movement"
     save_compressed(model, tmp_path / "saved", storage="sparse")
     batch = random_batch(family)
     model.eval()

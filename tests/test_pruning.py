@@ -1,18 +1,20 @@
 """Unstructured pruning: one-shot magnitude (vs torch.nn.utils.prune), gradual, storage, reload."""
 
 import copy
+import json
 import os
 
 import pytest
 import torch
 from torch.nn.utils import prune as torch_prune
-from transformers import AutoModelForMaskedLM, Trainer, TrainerCallback
+from transformers import AutoModelForMaskedLM, AutoModelForSeq2SeqLM, Trainer, TrainerCallback
 
 from tlc_hf import (
     BudgetTrainer,
     BudgetTrainingArguments,
     MagnitudePruningCallback,
     MagnitudePruningConfig,
+    compression_history,
     load_compressed,
     prune_magnitude_,
     save_compressed,
@@ -23,6 +25,13 @@ from tlc_hf.compression import CompressionConfig, find_targets, ramp_value
 from tlc_hf.compression.masks import get_mask
 from tlc_hf.compression.storage import load_sparse_state_dict, save_sparse_state_dict
 from tlc_hf.testing import TINY_FAMILIES, random_batch, tiny_model, toy_dataset, train_tiny
+
+_AUTO = {
+    "bert": AutoModelForMaskedLM,
+    "roberta": AutoModelForMaskedLM,
+    "t5": AutoModelForSeq2SeqLM,
+    "mt5": AutoModelForSeq2SeqLM,
+}
 
 
 def _break_ties(model):
@@ -153,7 +162,7 @@ def test_gradual_magnitude_reaches_target_and_stays_after_reload(tmp_path):
     model.save_pretrained(tmp_path / "plain")
     reloaded = AutoModelForMaskedLM.from_pretrained(tmp_path / "plain")
     assert sparsity_report(reloaded, find_targets(reloaded))["target_sparsity"] == pytest.approx(0.8, abs=0.005)
-    assert model.tlc_compression[-1]["method"] == "magnitude"
+    assert compression_history(model)[-1]["method"] == "magnitude"
 
 
 def test_gradual_pruning_follows_the_time_budget(tmp_path, monkeypatch):
@@ -213,11 +222,15 @@ def test_save_compressed_and_load_back_identical(tmp_path, family, storage):
     expected = model(**batch).logits
     out = tmp_path / "model"
     save_compressed(model, out, storage=storage)
-    assert (out / "tlc_compression.json").exists()
-    assert (out / "sparse_model.safetensors").exists() == (storage == "sparse")
+    config = json.loads((out / "config.json").read_text())
+    assert config["tlc_compression"]["storage"] == storage
+    assert ("quantization_config" in config) == (storage == "sparse")  # sparse storage decodes on load
     loaded = load_compressed(str(out))
     assert torch.equal(loaded(**batch).logits, expected)
-    assert loaded.tlc_compression[0]["sparsity"] == 0.75
+    plain = _AUTO[family].from_pretrained(str(out))  # plain transformers loading, after `import tlc_hf`
+    assert torch.equal(plain(**batch).logits, expected)
+    assert getattr(plain, "hf_quantizer", None) is None  # decoded: a plain float model again
+    assert compression_history(loaded)[0]["sparsity"] == 0.75
 
 
 @pytest.mark.parametrize("sparsity", [0.5, 0.75, 0.9])

@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import AutoModelForMaskedLM, AutoModelForSeq2SeqLM
 
-from tlc_hf import StructuredPruningConfig, load_compressed, prune_structured_, save_compressed
+from tlc_hf import StructuredPruningConfig, compression_history, load_compressed, prune_structured_, save_compressed
 from tlc_hf.compression.structured.units import model_units
 from tlc_hf.testing import SEQ2SEQ_FAMILIES, TINY_FAMILIES, random_batch, tiny_model, toy_dataset
 
@@ -143,7 +143,7 @@ def test_scheduled_structured_callback_masks_then_removes(tmp_path, importance):
     assert pruner.rounds_done == 3
     assert seen[0] == 0 and max(seen) > 0 and seen == sorted(seen)  # masked progressively, never revived
     assert sum(p.numel() for p in model.parameters()) < params_before  # physically removed at the end
-    record = model.tlc_compression[-1]
+    record = compression_history(model)[-1]
     assert record["method"] == "structured" and record["layout"]["linear_shapes"]
     fractions = [log["structured_fraction"] for log in trainer.state.log_history if "structured_fraction" in log]
     assert fractions[-1] == 1.0

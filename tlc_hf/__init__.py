@@ -6,6 +6,9 @@ Public names are imported lazily, so `import tlc_hf` and `tlc-hf --help` stay fa
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0.dev0"
@@ -26,12 +29,16 @@ _LAZY = {
     "DistillationTrainer": "tlc_hf.training.distillation",
     "DistillationSeq2SeqTrainer": "tlc_hf.training.distillation",
     "CompressionRecipe": "tlc_hf.compression.recipe",
-    "run_recipe": "tlc_hf.compression.recipe",
+    "run_recipe": "tlc_hf.workflows.recipe",
     "load_corpus": "tlc_hf.data.corpus",
     "prune_magnitude_": "tlc_hf.compression.magnitude",
     "MagnitudePruningConfig": "tlc_hf.compression.magnitude",
     "MagnitudePruningCallback": "tlc_hf.compression.magnitude",
     "save_compressed": "tlc_hf.compression.loading",
+    "compression_history": "tlc_hf.compression.record",
+    "CompressionMethod": "tlc_hf.compression.base",
+    "register_method": "tlc_hf.compression.base",
+    "DropHeadConfig": "tlc_hf.compression.drophead",
     "prune_structured_": "tlc_hf.compression.structured",
     "StructuredPruningConfig": "tlc_hf.compression.structured",
     "StructuredPruningCallback": "tlc_hf.compression.structured",
@@ -64,6 +71,43 @@ _LAZY = {
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
+
+
+class _InstallWithTransformers(importlib.abc.MetaPathFinder):
+    """Installs tlc_hf's loading hooks right after `transformers.modeling_utils` is imported, so that
+    `import tlc_hf` stays fast (no torch) and plain `from_pretrained` rebuilds compressed models."""
+
+    target = "transformers.modeling_utils"
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.target:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            from .compression.hf_integration import install
+
+            install()
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _install_hooks() -> None:
+    if _InstallWithTransformers.target in sys.modules:
+        from .compression.hf_integration import install
+
+        install()
+    elif not any(isinstance(f, _InstallWithTransformers) for f in sys.meta_path):
+        sys.meta_path.insert(0, _InstallWithTransformers())
+
+
+_install_hooks()
 
 
 def __getattr__(name: str):

@@ -249,7 +249,7 @@ def _save_best(best: dict, finetuned: dict, output_dir: str, corpus, tokenizer) 
         runs=5,
     )
     report.save(out)
-    render_model_card(report, repo_id=f"tlc-hf-demo-{best['size'].lower()}", output_dir=out, storage=storage)
+    render_model_card(report, repo_id=f"tlc-hf-demo-{best['size'].lower()}", output_dir=out)
     return out
 
 

@@ -184,6 +184,8 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
                     {"eval_every": "should_evaluate", "save_every": "should_save"}.get(name, "should_log"),
                     True,
                 )
+                if name == "eval_every" and args.load_best_model_at_end and args.save_strategy != "no":
+                    control.should_save = True  # the best evaluation must have a checkpoint to load
                 every = self.intervals[name]
                 self._next_fire[name] = (elapsed // every + 1) * every
         if self.preempted:

@@ -73,7 +73,6 @@ def add_card_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_card(args: argparse.Namespace, rest: list[str]) -> int:
-    from ..compression.base import read_compression_config
     from ..hub.card import render_model_card
     from ..hub.report import build_report
 
@@ -87,8 +86,7 @@ def run_card(args: argparse.Namespace, rest: list[str]) -> int:
         runs=args.runs,
     )
     report.save(args.model_dir)
-    storage = (read_compression_config(args.model_dir) or {}).get("storage", "dense")
-    render_model_card(report, repo_id=args.repo_id, output_dir=args.model_dir, storage=storage)
+    render_model_card(report, repo_id=args.repo_id, output_dir=args.model_dir)
     print(f"Wrote {args.model_dir}/README.md, compression_report.json and the plot")
     return 0
 

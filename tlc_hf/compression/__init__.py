@@ -1,53 +1,60 @@
-"""Compression during or after training: one folder per method, shared machinery in base.py."""
+"""Compression during or after training: one folder per method, shared machinery in base.py.
 
-from .base import (
-    COMPRESSION_CONFIG_NAME,
-    CompressionCallback,
-    CompressionConfig,
-    ramp_value,
-    register_method,
-    registered_methods,
-)
-from .drophead import DropHeadCallback, drophead_rate
-from .loading import load_compressed, save_compressed
-from .magnitude import MagnitudePruningCallback, MagnitudePruningConfig, prune_magnitude_
-from .masks import sparsity_report
-from .movement import MovementPruningCallback, MovementPruningConfig
-from .quantization import (
-    OnnxModel,
-    QATCallback,
-    QuantizationConfig,
-    QuantNoiseCallback,
-    quantize,
-)
-from .structured import StructuredPruningCallback, StructuredPruningConfig, prune_structured_
-from .targets import SUPPORTED_MODEL_TYPES, find_targets
+Names are imported lazily, so importing one method does not import every backend.
+"""
 
-__all__ = [
-    "COMPRESSION_CONFIG_NAME",
-    "SUPPORTED_MODEL_TYPES",
-    "CompressionCallback",
-    "CompressionConfig",
-    "DropHeadCallback",
-    "MovementPruningCallback",
-    "MovementPruningConfig",
-    "OnnxModel",
-    "QATCallback",
-    "QuantNoiseCallback",
-    "QuantizationConfig",
-    "quantize",
-    "StructuredPruningCallback",
-    "drophead_rate",
-    "MagnitudePruningCallback",
-    "MagnitudePruningConfig",
-    "StructuredPruningConfig",
-    "find_targets",
-    "load_compressed",
-    "save_compressed",
-    "prune_magnitude_",
-    "prune_structured_",
-    "ramp_value",
-    "register_method",
-    "registered_methods",
-    "sparsity_report",
-]
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "CliOption": ".base",
+    "CompressionCallback": ".base",
+    "CompressionConfig": ".base",
+    "CompressionMethod": ".base",
+    "all_methods": ".base",
+    "get_method": ".base",
+    "ramp_value": ".base",
+    "register_config": ".base",
+    "register_method": ".base",
+    "registered_methods": ".base",
+    "compression_history": ".record",
+    "record_compression": ".record",
+    "DropHeadCallback": ".drophead",
+    "DropHeadConfig": ".drophead",
+    "drophead_rate": ".drophead",
+    "load_compressed": ".loading",
+    "save_compressed": ".loading",
+    "MagnitudePruningCallback": ".magnitude",
+    "MagnitudePruningConfig": ".magnitude",
+    "prune_magnitude_": ".magnitude",
+    "sparsity_report": ".masks",
+    "MovementPruningCallback": ".movement",
+    "MovementPruningConfig": ".movement",
+    "OnnxModel": ".quantization",
+    "QATCallback": ".quantization",
+    "QuantizationConfig": ".quantization",
+    "QuantNoiseCallback": ".quantization",
+    "quantize": ".quantization",
+    "StructuredPruningCallback": ".structured",
+    "StructuredPruningConfig": ".structured",
+    "prune_structured_": ".structured",
+    "SUPPORTED_MODEL_TYPES": ".targets",
+    "find_targets": ".targets",
+    "DistillationConfig": ".distillation",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tlc_hf.compression' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

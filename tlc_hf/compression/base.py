@@ -11,37 +11,102 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from transformers import TrainerCallback
 
+from .record import record_compression  # noqa: F401  (re-exported: methods record themselves)
+
 logger = logging.getLogger(__name__)
 
-COMPRESSION_CONFIG_NAME = "tlc_compression.json"
-FORMAT_VERSION = 1
 RAMPS = ("cubic", "linear")
-_REGISTRY: dict[str, type[CompressionConfig]] = {}
+_CONFIGS: dict[str, type[CompressionConfig]] = {}
+_METHODS: dict[str, CompressionMethod] = {}
 
-
-def register_method(cls):
-    """Class decorator: make a config class loadable by its `method` name (an allow-list, no arbitrary import)."""
-    if not cls.method or cls.method in _REGISTRY:
-        raise ValueError(f"method name {cls.method!r} is empty or already registered")
-    _REGISTRY[cls.method] = cls
-    return cls
-
-
+# tlc_hf's own methods, imported on first look-up (each module registers itself)
 _METHOD_MODULES = (
     "tlc_hf.compression.magnitude",
     "tlc_hf.compression.movement",
     "tlc_hf.compression.structured",
     "tlc_hf.compression.quantization",
+    "tlc_hf.compression.drophead",
+    "tlc_hf.compression.distillation",
     "tlc_hf.compression.lora",
-    "tlc_hf.training.distillation",
 )
+
+
+def register_config(cls):
+    """Class decorator: make a config class loadable by its `method` name (an allow-list, no arbitrary import)."""
+    if not cls.method or (cls.method in _CONFIGS and _CONFIGS[cls.method] is not cls):
+        raise ValueError(f"method name {cls.method!r} is empty or already registered")
+    _CONFIGS[cls.method] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class CompressionMethod:
+    """What the rest of tlc_hf needs from one compression method; registered with `register_method`.
+
+    Args:
+        config_class: the method's `CompressionConfig` subclass (its `method` is the registry name).
+        apply: one-shot, `apply(model, config, context) -> model` (may return a new object).
+        callback: during training, `callback(config) -> TrainerCallback | None`.
+        finalize: after training, `finalize(model, config, context) -> model` (e.g. convert QAT).
+        restore: when a model is built from a config that holds this method's record,
+            `restore(model, record)` rebuilds the shapes (weights are loaded afterwards).
+        describe: `describe(record) -> str`, one line for the model card.
+        trains: `trains(config) -> bool`, whether a recipe must fine-tune for this method.
+        produces: `produces(config) -> str`, the weights it leaves: "float", "quantized" (a backend holds
+            them: torchao, bitsandbytes) or "onnx" (an exported graph).
+        accepts: kinds of weights the method can work on (a recipe is refused before any training when a
+            method would get weights it does not accept).
+        cli: `CliOption`s for `tlc-hf compress`; `from_cli(namespace) -> config | None` builds the config.
+        cli_order: order of one-shot application in `tlc-hf compress` (smaller first).
+
+    Example:
+        ```python
+        register_method(CompressionMethod(config_class=MyConfig, apply=my_apply_, describe=lambda r: "mine"))
+        ```
+    """
+
+    config_class: type
+    apply: Callable | None = None
+    callback: Callable | None = None
+    finalize: Callable | None = None
+    restore: Callable | None = None
+    describe: Callable | None = None
+    trains: Callable = field(default=lambda config: False)
+    produces: Callable = field(default=lambda config: "float")
+    accepts: tuple = ("float",)
+    cli: tuple = ()
+    from_cli: Callable | None = None
+    cli_order: int = 100
+
+    @property
+    def name(self) -> str:
+        return self.config_class.method
+
+
+@dataclass(frozen=True)
+class CliOption:
+    """One `tlc-hf compress` flag: `flag` is also the config field's name (CLI flags = API names)."""
+
+    flag: str
+    help: str
+    type: Callable | None = None
+    choices: tuple | None = None
+    action: str | None = None
+    default: Any = None
+
+
+def register_method(method: CompressionMethod) -> CompressionMethod:
+    """Register a method's behaviour (and its config): recipes, the loader, cards and the CLI find it here."""
+    register_config(method.config_class)
+    _METHODS[method.name] = method
+    return method
 
 
 def _import_methods() -> None:
@@ -53,7 +118,21 @@ def _import_methods() -> None:
 
 def registered_methods() -> tuple[str, ...]:
     _import_methods()
-    return tuple(sorted(_REGISTRY))
+    return tuple(sorted(_CONFIGS))
+
+
+def get_method(name: str) -> CompressionMethod:
+    """The registered behaviour of method `name`; ValueError naming the known methods otherwise."""
+    if name not in _METHODS:
+        _import_methods()
+    if name not in _METHODS:
+        raise ValueError(f"method={name!r} is not a registered compression method; known: {sorted(_METHODS)}")
+    return _METHODS[name]
+
+
+def all_methods() -> list[CompressionMethod]:
+    _import_methods()
+    return list(_METHODS.values())
 
 
 @dataclass
@@ -78,9 +157,9 @@ class CompressionConfig:
         data = dict(data)
         method = data.pop("method", None)
         data.pop("tlc_hf_version", None)
-        if method not in _REGISTRY:
+        if method not in _CONFIGS:
             _import_methods()
-        target = _REGISTRY.get(method)
+        target = _CONFIGS.get(method)
         if target is None:
             raise ValueError(f"method={method!r} is not a tlc_hf compression method; known: {registered_methods()}")
         if cls is not CompressionConfig and target is not cls:
@@ -179,32 +258,3 @@ class CompressionCallback(TrainerCallback):
                 f"Pass budget=<your WallClockBudgetCallback> to {type(self).__name__}, or use BudgetTrainer."
             )
         return min(state.global_step / state.max_steps, 1.0)
-
-
-def record_compression(model, config: CompressionConfig | dict) -> None:
-    """Append a method's record to the model's compression history (saved as tlc_compression.json)."""
-    record = config.to_dict() if isinstance(config, CompressionConfig) else dict(config)
-    history = list(getattr(model, "tlc_compression", []))
-    history.append(record)
-    model.tlc_compression = history
-
-
-def write_compression_config(model, directory: str | os.PathLike, extra: dict | None = None) -> None:
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "methods": list(getattr(model, "tlc_compression", [])),
-        **(extra or {}),
-    }
-    with open(os.path.join(directory, COMPRESSION_CONFIG_NAME), "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-
-
-def read_compression_config(directory: str | os.PathLike) -> dict | None:
-    path = os.path.join(directory, COMPRESSION_CONFIG_NAME)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        payload = json.load(f)
-    if payload.get("format_version", 1) > FORMAT_VERSION:
-        warnings.warn(f"{path} was written by a newer tlc_hf (format {payload['format_version']})", stacklevel=2)
-    return payload

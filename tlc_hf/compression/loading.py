@@ -1,7 +1,14 @@
-"""Save a compressed model with its compression config, and load any tlc_hf-compressed model back."""
+"""Save a compressed model, and load any tlc_hf-compressed model back.
+
+The compression record and the pruned shapes live in `config.json` (see `record.py` and
+`hf_integration.py`), so plain `save_pretrained` / `from_pretrained` (after `import tlc_hf`) already
+round-trip every method. `save_compressed` adds what plain saving cannot choose for you: sparse storage,
+an atomic folder, the tokenizer; `load_compressed` also loads ONNX exports and saved LoRA adapters.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -11,12 +18,14 @@ import transformers
 from transformers import AutoConfig, PreTrainedModel
 
 from ..data.cache import atomic_directory
-from .base import CompressionConfig, read_compression_config, write_compression_config
-from .storage import SPARSE_WEIGHTS_NAME, load_sparse_state_dict, save_sparse_state_dict
+from .hf_integration import SPARSE_QUANT_METHOD, install
+from .record import compression_history, compression_record, set_compression_history
+from .storage import save_sparse_state_dict
 
 logger = logging.getLogger(__name__)
 
 STORAGE_KINDS = ("dense", "sparse")
+WEIGHTS_NAME = "model.safetensors"
 
 
 def save_compressed(
@@ -27,10 +36,22 @@ def save_compressed(
     overwrite: bool = False,
     extra: dict | None = None,
 ) -> str:
-    """`save_pretrained` plus `tlc_compression.json` (the methods applied, enough to rebuild the shapes).
+    """`save_pretrained` into a folder that appears only when complete, with the tokenizer.
 
-    `storage="sparse"` writes pruned weights as bitmask + values (`sparse_model.safetensors`) instead of
-    `model.safetensors`; load it with `load_compressed`. The folder appears only when complete.
+    Args:
+        model: a (compressed) transformers model, a bitsandbytes / torchao model, or an `OnnxModel`.
+        save_directory: the folder to write; refused when it exists and is not empty, unless `overwrite`.
+        tokenizer: saved beside the model when given.
+        storage: "dense", or "sparse": pruned weights as bitmask + values inside `model.safetensors`
+            (1 bit + 32 x density per fp32 weight), which `from_pretrained` reads after `import tlc_hf`.
+        extra: top-level fields added to the compression record in `config.json` (e.g. the recipe).
+
+    Example:
+        ```python
+        prune_magnitude_(model, 0.75)
+        save_compressed(model, "out/sparse", tokenizer, storage="sparse")
+        AutoModelForSequenceClassification.from_pretrained("out/sparse")  # after `import tlc_hf`
+        ```
     """
     from .quantization.onnx import ONNX_NAME, OnnxModel
     from .quantization.quantize import requantized_for_saving
@@ -40,6 +61,7 @@ def save_compressed(
     quantized = getattr(model, "hf_quantizer", None) is not None or isinstance(model, OnnxModel)
     if storage == "sparse" and quantized:
         raise ValueError("storage='sparse' is for float weights; a quantized model is saved as its backend stores it")
+    set_compression_history(model, compression_history(model), storage=storage, **(extra or {}))
     with atomic_directory(save_directory, overwrite=overwrite) as tmp:
         if isinstance(model, OnnxModel):
             shutil.copyfile(model.path, os.path.join(tmp, ONNX_NAME))
@@ -47,14 +69,24 @@ def save_compressed(
         else:
             requantized_for_saving(model).save_pretrained(str(tmp))
         if storage == "sparse":
-            for name in os.listdir(tmp):
-                if name.startswith("model") and name.endswith((".safetensors", ".safetensors.index.json")):
-                    os.remove(os.path.join(tmp, name))
-            save_sparse_state_dict(model.state_dict(), os.path.join(tmp, SPARSE_WEIGHTS_NAME))
-        write_compression_config(model, tmp, extra={"storage": storage, **(extra or {})})
+            _rewrite_sparse(model, str(tmp))
         if tokenizer is not None:
             tokenizer.save_pretrained(str(tmp))
     return str(save_directory)
+
+
+def _rewrite_sparse(model, directory: str) -> None:
+    """Replace the dense weights by sparse storage and mark the config so `from_pretrained` decodes it."""
+    for name in os.listdir(directory):
+        if name.startswith("model") and name.endswith((".safetensors", ".safetensors.index.json")):
+            os.remove(os.path.join(directory, name))
+    save_sparse_state_dict(model.state_dict(), os.path.join(directory, WEIGHTS_NAME))
+    path = os.path.join(directory, "config.json")
+    with open(path) as f:
+        config = json.load(f)
+    config["quantization_config"] = {"quant_method": SPARSE_QUANT_METHOD}
+    with open(path, "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
 
 
 def load_compressed(
@@ -63,44 +95,30 @@ def load_compressed(
     revision: str | None = None,
     token: str | None = None,
     device: str | torch.device | None = None,
-) -> PreTrainedModel:
-    """Load a model saved by `save_compressed` (structured, sparse-stored, ...) from a folder or a Hub id.
+):
+    """Load any tlc_hf output (pruned, sparse-stored, quantized, ONNX, with a LoRA adapter) from a folder or
+    a Hub id, as the class named in its config.
 
-    Only transformers' own model classes are built (no remote code) and weights come from safetensors only.
-    A folder without `tlc_compression.json` loads like `from_pretrained`.
+    Only transformers' own model classes are built (no remote code) and weights come from safetensors
+    only. For a folder without ONNX or adapter this is exactly `from_pretrained` after `import tlc_hf`.
     """
+    install()
     directory = _local_directory(name_or_path, revision, token)
-    compression = read_compression_config(directory)
-    records = (compression or {}).get("methods", [])
-    backends = {r.get("backend") for r in records if r.get("method") == "quantization"}
-    if "onnxruntime" in backends:
+    config = AutoConfig.from_pretrained(directory)
+    if _is_onnx(config):
         from .quantization.onnx import OnnxModel
 
         return OnnxModel.from_pretrained(directory)
-    config = AutoConfig.from_pretrained(directory)
     model_class = _model_class(config)
-    if compression is None:
-        return model_class.from_pretrained(directory, use_safetensors=True).to(device or "cpu").eval()
-    if backends & {"torchao", "bitsandbytes"}:
-        model = model_class.from_pretrained(directory, device_map=str(device or "cpu"))
-        model.tlc_compression = records
-        return _with_adapter(model, directory).eval()
-    model = model_class(config)
-    for record in records:
-        config_class = type(CompressionConfig.from_dict(record))
-        restore = getattr(config_class, "restore_structure", None)
-        if restore is not None:
-            restore(model, record)
-    state = _read_weights(directory)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    tied = set(getattr(model, "_tied_weights_keys", None) or [])
-    missing = [key for key in missing if key not in tied and not _is_tied(model, key)]
-    if missing or unexpected:
-        raise ValueError(
-            f"{directory}: weights do not fit the rebuilt model; missing {missing}, unexpected {unexpected}"
-        )
-    model.tlc_compression = records
-    return model.to(device or "cpu").eval()
+    model = model_class.from_pretrained(directory, use_safetensors=True, device_map=str(device or "cpu"))
+    return _with_adapter(model, directory).eval()
+
+
+def _is_onnx(config) -> bool:
+    return any(
+        r.get("method") == "quantization" and r.get("backend") == "onnxruntime"
+        for r in compression_record(config).get("methods", [])
+    )
 
 
 def _with_adapter(model, directory: str):
@@ -112,18 +130,7 @@ def _with_adapter(model, directory: str):
         return model
     from peft import PeftModel
 
-    history = getattr(model, "tlc_compression", [])
-    wrapped = PeftModel.from_pretrained(model, adapter)
-    wrapped.tlc_compression = history
-    return wrapped
-
-
-def _is_tied(model: PreTrainedModel, key: str) -> bool:
-    output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    inputs = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    if output is None or inputs is None or output.weight is not inputs.weight:
-        return False
-    return key.endswith(("lm_head.weight", "decoder.weight")) or key.endswith("embed_tokens.weight")
+    return PeftModel.from_pretrained(model, adapter)
 
 
 def _local_directory(name_or_path, revision, token) -> str:
@@ -141,18 +148,3 @@ def _model_class(config) -> type[PreTrainedModel]:
         if isinstance(model_class, type) and issubclass(model_class, PreTrainedModel):
             return model_class
     raise ValueError(f"config.architectures={names!r} names no transformers model class; remote code is not loaded")
-
-
-def _read_weights(directory: str) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    sparse = os.path.join(directory, SPARSE_WEIGHTS_NAME)
-    if os.path.exists(sparse):
-        return load_sparse_state_dict(sparse)
-    shards = sorted(n for n in os.listdir(directory) if n.startswith("model") and n.endswith(".safetensors"))
-    if not shards:
-        raise FileNotFoundError(f"{directory} has no safetensors weights (other formats are not loaded)")
-    state = {}
-    for shard in shards:
-        state.update(load_file(os.path.join(directory, shard)))
-    return state

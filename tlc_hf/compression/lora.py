@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .base import CompressionConfig, register_method
+from .base import CompressionConfig, CompressionMethod, register_config, register_method
 
 ADAPTER_DIR = "adapter"
 
 
-@register_method
+@register_config
 @dataclass
 class LoraRecoveryConfig(CompressionConfig):
     method = "lora_recovery"
@@ -73,3 +73,19 @@ def merge_keeping_zeros(peft_model):
         if name in zeros:
             p.masked_fill_(zeros[name], 0.0)
     return merged
+
+
+def _describe(record: dict) -> str:
+    where = "merged into the weights" if record.get("merged") else "kept as an adapter beside the weights"
+    return f"LoRA recovery fine-tuning (r={record.get('r')}), {where}"
+
+
+register_method(
+    CompressionMethod(
+        config_class=LoraRecoveryConfig,
+        describe=_describe,
+        trains=lambda config: True,
+        produces=lambda config: "float",
+        accepts=("float", "quantized"),
+    )
+)

@@ -93,3 +93,29 @@ def sparsity_report(model: nn.Module, targets: dict[str, nn.Module]) -> dict:
         "params_nonzero": nonzero,
         "per_module": per_module,
     }
+
+
+def restore_masks_from_zeros_(modules: dict[str, nn.Module], buffer: str = MASK_BUFFER) -> None:
+    """After a resume (a new process has no masks): exact zeros in the weights are the pruned entries."""
+    for module in modules.values():
+        zeros = module.weight.detach() == 0
+        if zeros.any():
+            set_mask(module, ~zeros, buffer)
+
+
+def resumed_checkpoint(args, state) -> str | None:
+    """The checkpoint a resumed run started from (`output_dir/checkpoint-<step>`), when training resumed."""
+    import os
+
+    if state.global_step <= 0:
+        return None
+    path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+    return path if os.path.isdir(path) else None
+
+
+def measured_record(config, targets: dict[str, nn.Module]) -> dict:
+    """The config's record with the sparsity the weights really have (after `load_best_model_at_end` the
+    restored checkpoint may be less sparse than the schedule's end)."""
+    record = config.to_dict()
+    record["sparsity"] = round(target_sparsity(targets), 4)
+    return record

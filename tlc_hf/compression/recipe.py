@@ -1,5 +1,6 @@
 """`CompressionRecipe`: an ordered set of method configs (+ distillation + budget), read from YAML or JSON,
-validated, versioned, saved beside the model; `run_recipe` trains, finalizes, and reports."""
+validated (composition included, before any training), versioned, saved in the model's config.
+`tlc_hf.workflows.recipe.run_recipe` trains, finalizes and reports."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from .base import CompressionConfig, registered_methods
+from .base import CompressionConfig, get_method, registered_methods
 
 logger = logging.getLogger(__name__)
 
@@ -63,16 +64,41 @@ class CompressionRecipe:
         unknown = sorted(set(self.training) - allowed)
         if unknown:
             raise ValueError(f"training fields {unknown} are not TrainingArguments fields")
+        self.check_composition()
 
     @property
     def needs_training(self) -> bool:
-        """Distillation, movement pruning and QAT always train; any recipe with a budget (or max_steps)
-        fine-tunes, and its pruning follows the schedule; without one, pruning runs one-shot."""
-        if self.distillation is not None or any(
-            m.method == "movement" or getattr(m, "qat", False) for m in self.methods
-        ):
+        """Methods that learn (distillation, movement pruning, QAT, DropHead) always train; any recipe with a
+        budget (or max_steps) fine-tunes, and its pruning follows the schedule; without one, pruning runs
+        one-shot."""
+        if self.distillation is not None or any(get_method(m.method).trains(m) for m in self.methods):
             return True
         return self.budget is not None or "max_steps" in self.training
+
+    def check_composition(self) -> None:
+        """Refuse, before any training, a method that would get weights it cannot work on.
+
+        Weights start as float. When the recipe trains, every method with a training callback works on the
+        float model during fine-tuning; afterwards the post-training steps (QAT conversion, post-training
+        quantization, one-shot methods) run in the listed order, then LoRA recovery. A backend
+        quantization leaves "quantized" (torchao, bitsandbytes) or "onnx" (an exported graph) weights.
+        """
+        trains = self.needs_training
+        kind, previous = "float", None
+        for config in self.methods:
+            method = get_method(config.method)
+            during = trains and method.callback is not None and method.finalize is None
+            if during:
+                continue  # acts on the float model while it trains
+            if kind not in method.accepts:
+                raise ValueError(
+                    f"method {config.method!r} cannot follow {previous!r}: it works on {list(method.accepts)} "
+                    f"weights and {previous!r} leaves {kind!r} weights. Put {config.method!r} before it, or use "
+                    "backend='simulated' (QAT) and quantize last."
+                )
+            kind, previous = method.produces(config), _label(config)
+        if self.lora is not None and kind not in get_method("lora_recovery").accepts:
+            raise ValueError(f"LoRA recovery cannot follow {previous!r}: it leaves {kind!r} weights")
 
     # ---- serialization ------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -154,168 +180,6 @@ def _method(entry, where) -> CompressionConfig:
     return CompressionConfig.from_dict(entry)
 
 
-def _callback_for(config: CompressionConfig):
-    from .magnitude import MagnitudePruningCallback
-    from .movement import MovementPruningCallback
-    from .quantization import QATCallback
-    from .structured import StructuredPruningCallback
-
-    if config.method == "magnitude":
-        return MagnitudePruningCallback(config)
-    if config.method == "movement":
-        return MovementPruningCallback(config)
-    if config.method == "structured":
-        return StructuredPruningCallback(config)
-    if config.method == "quantization" and config.qat:
-        return QATCallback(config)
-    return None
-
-
-def run_recipe(
-    recipe: CompressionRecipe,
-    model_dir: str,
-    output_dir: str,
-    *,
-    task: str | None = None,
-    teacher_dir: str | None = None,
-    corpus=None,
-    max_examples: int | None = None,
-    seed: int = 0,
-    report: bool = True,
-    overwrite: bool = False,
-) -> dict:
-    """Apply `recipe` to the model in `model_dir`: fine-tune where a method needs training (pruning
-    schedules, QAT, distillation from `teacher_dir`), then finalize (masks baked, heads removed, QAT
-    converted, post-training quantization), save to `output_dir` with the recipe, and measure a report
-    (baseline = `model_dir`) and card. Returns the report as a dict (or the saved path without report)."""
-    from transformers import AutoTokenizer, set_seed
-
-    from ..data import load_corpus
-    from ..evaluation.evaluate_model import infer_task
-    from .base import record_compression
-    from .loading import load_compressed, save_compressed
-    from .magnitude import prune_magnitude_
-    from .quantization import quantize
-    from .structured import prune_structured_
-
-    set_seed(seed)
-    model = load_compressed(model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    task = task or infer_task(model)
-    if recipe.distillation is not None and teacher_dir is None:
-        raise ValueError("the recipe distills: pass teacher_dir=... (--teacher) with a fine-tuned teacher")
-    if recipe.needs_training and recipe.budget is None and "max_steps" not in recipe.training:
-        raise ValueError("the recipe trains: give it a budget (e.g. budget: 2m) or training: {max_steps: N}")
-    if any(m.method == "movement" for m in recipe.methods) and not recipe.needs_training:
-        raise ValueError("movement pruning learns during fine-tuning; the recipe has no training")
-    corpus = corpus if corpus is not None else load_corpus(seed=seed, max_examples=max_examples)
-
-    if recipe.needs_training:
-        model = _fine_tune(recipe, model, tokenizer, task, corpus, teacher_dir, seed)
-    else:
-        for config in recipe.methods:
-            if config.method == "magnitude":
-                prune_magnitude_(model, config=config)
-            elif config.method == "structured":
-                prune_structured_(model, config=config)
-    for config in recipe.methods:
-        if config.method == "quantization" and (not config.qat or config.backend != "simulated"):
-            model = quantize(model, dataclasses.replace(config, qat=False))
-    if recipe.distillation is not None:
-        record_compression(model, recipe.distillation)
-    adapter = None
-    if recipe.lora is not None:
-        model, adapter = _lora_recovery(recipe.lora, model, tokenizer, task, corpus, seed)
-    save_compressed(model, output_dir, tokenizer, overwrite=overwrite, extra={"recipe": recipe.to_dict()})
-    if adapter is not None:
-        import os
-
-        from .lora import ADAPTER_DIR
-
-        adapter.save_pretrained(os.path.join(output_dir, ADAPTER_DIR))
-    if not report:
-        return {"output_dir": output_dir}
-    from ..hub.card import render_model_card
-    from ..hub.report import build_report
-
-    measured = build_report(output_dir, model_dir, task=task, corpus=corpus, dataset="movie-reviews")
-    measured.save(output_dir)
-    render_model_card(measured, output_dir=output_dir)
-    return measured.to_dict()
-
-
-def _fine_tune(recipe, model, tokenizer, task, corpus, teacher_dir, seed):
-    import tempfile
-
-    from ..data.task_data import build_task_data
-    from ..training.arguments import BudgetSeq2SeqTrainingArguments
-    from ..training.distillation import DistillationSeq2SeqTrainer, DistillationTrainer
-    from ..training.trainer import BudgetSeq2SeqTrainer, BudgetTrainer
-    from .loading import load_compressed
-
-    train_data, eval_data, collator = build_task_data(task, tokenizer, corpus, seed=seed)
-    callbacks = [cb for cb in (_callback_for(m) for m in recipe.methods) if cb is not None]
-    seq2seq = task == "seq2seq"
-    with tempfile.TemporaryDirectory(prefix="tlc_hf_recipe_") as tmp:
-        defaults = dict(save_strategy="no", report_to="none", disable_tqdm=True, seed=seed, logging_steps=10)
-        args = BudgetSeq2SeqTrainingArguments(
-            output_dir=tmp, time_budget=recipe.budget, **{**defaults, **recipe.training}
-        )
-        common = dict(
-            model=model.train(),
-            args=args,
-            train_dataset=train_data,
-            eval_dataset=eval_data,
-            data_collator=collator,
-            processing_class=tokenizer,
-            callbacks=callbacks,
-        )
-        if recipe.distillation is not None:
-            trainer_cls = DistillationSeq2SeqTrainer if seq2seq else DistillationTrainer
-            trainer = trainer_cls(
-                teacher_model=load_compressed(teacher_dir), distillation=recipe.distillation, **common
-            )
-        else:
-            trainer = (BudgetSeq2SeqTrainer if seq2seq else BudgetTrainer)(**common)
-        trainer.train()
-    return trainer.model.eval()
-
-
-def _lora_recovery(config, model, tokenizer, task, corpus, seed):
-    """Fine-tune a LoRA adapter on the compressed model; merge it where the weights are float."""
-    import dataclasses as dc
-    import tempfile
-
-    from ..data.task_data import build_task_data
-    from ..training.arguments import BudgetSeq2SeqTrainingArguments
-    from ..training.trainer import BudgetSeq2SeqTrainer, BudgetTrainer
-    from .base import record_compression
-    from .lora import add_lora, can_merge, merge_keeping_zeros
-
-    history = list(getattr(model, "tlc_compression", []))
-    peft_model = add_lora(model, config, task)
-    train_data, eval_data, collator = build_task_data(task, tokenizer, corpus, seed=seed)
-    with tempfile.TemporaryDirectory(prefix="tlc_hf_lora_") as tmp:
-        args = BudgetSeq2SeqTrainingArguments(
-            output_dir=tmp,
-            time_budget=config.budget,
-            learning_rate=config.learning_rate,
-            save_strategy="no",
-            report_to="none",
-            disable_tqdm=True,
-            seed=seed,
-        )
-        trainer_cls = BudgetSeq2SeqTrainer if task == "seq2seq" else BudgetTrainer
-        trainer_cls(
-            model=peft_model, args=args, train_dataset=train_data, data_collator=collator, processing_class=tokenizer
-        ).train()
-    peft_model.eval()
-    if can_merge(model):
-        merged = merge_keeping_zeros(peft_model)
-        merged.tlc_compression = history
-        record_compression(merged, dc.replace(config, merged=True))
-        return merged, None
-    base = peft_model.get_base_model()
-    base.tlc_compression = history
-    record_compression(base, dc.replace(config, merged=False))
-    return base, peft_model
+def _label(config: CompressionConfig) -> str:
+    backend = getattr(config, "backend", None)
+    return f"{config.method} ({backend})" if backend else config.method

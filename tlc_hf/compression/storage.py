@@ -12,7 +12,6 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-SPARSE_WEIGHTS_NAME = "sparse_model.safetensors"
 _MASK, _VALUES = ".__bitmask", ".__values"
 
 
@@ -45,23 +44,42 @@ def save_sparse_state_dict(state_dict: dict[str, torch.Tensor], path: str, min_s
     }
 
 
+def sparse_layout(path: str) -> dict[str, dict]:
+    """Name -> {shape, dtype} of the tensors stored as bitmask + values in `path` (empty for a dense file)."""
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt") as f:
+        metadata = f.metadata() or {}
+    return json.loads(metadata.get("tlc_hf_sparse", "{}"))
+
+
+def load_sparse_tensors(path: str) -> dict[str, torch.Tensor]:
+    """The tensors stored sparse in `path`, as dense tensors (the dense ones are left to the loader)."""
+    from safetensors import safe_open
+
+    out = {}
+    with safe_open(path, framework="pt") as f:
+        for name, info in sparse_layout(path).items():
+            shape, dtype = info["shape"], getattr(torch, info["dtype"])
+            numel = int(np.prod(shape))
+            bits = f.get_tensor(name + _MASK).numpy()
+            mask = torch.from_numpy(np.unpackbits(bits, count=numel).astype(bool))
+            dense = torch.zeros(numel, dtype=dtype)
+            dense[mask] = f.get_tensor(name + _VALUES)
+            out[name] = dense.view(shape)
+    return out
+
+
 def load_sparse_state_dict(path: str) -> dict[str, torch.Tensor]:
     """Dense tensors from a file written by `save_sparse_state_dict`."""
     from safetensors import safe_open
 
     with safe_open(path, framework="pt") as f:
         metadata = f.metadata() or {}
-    layout = json.loads(metadata.get("tlc_hf_sparse", "{}"))
     aliases = json.loads(metadata.get("tlc_hf_aliases", "{}"))
     stored = load_file(path)
     state = {name: tensor for name, tensor in stored.items() if not name.endswith((_MASK, _VALUES))}
-    for name, info in layout.items():
-        shape, dtype = info["shape"], getattr(torch, info["dtype"])
-        numel = int(np.prod(shape))
-        mask = torch.from_numpy(np.unpackbits(stored[name + _MASK].numpy(), count=numel).astype(bool))
-        dense = torch.zeros(numel, dtype=dtype)
-        dense[mask] = stored[name + _VALUES]
-        state[name] = dense.view(shape)
+    state.update(load_sparse_tensors(path))
     for alias, source in aliases.items():
         state[alias] = state[source]
     return state

@@ -58,7 +58,9 @@ def _dense_view(parameter: torch.Tensor) -> torch.Tensor:
 
 
 def _quantized_bits(model) -> int | None:
-    records = [r for r in getattr(model, "tlc_compression", []) if r.get("method") == "quantization"]
+    from ..compression.record import compression_history
+
+    records = [r for r in compression_history(model) if r.get("method") == "quantization"]
     real = [r for r in records if r.get("backend") not in (None, "simulated")]
     return real[-1]["bits"] if real else None
 

@@ -17,9 +17,12 @@ TASKS = ("mlm", "classification", "seq2seq")
 
 
 def infer_task(model: PreTrainedModel) -> str:
+    """The task of a model from its class (or, for an ONNX export, the class named in its config)."""
     if getattr(model.config, "is_encoder_decoder", False):
         return "seq2seq"
     name = type(model).__name__
+    if not isinstance(model, torch.nn.Module):
+        name = (getattr(model.config, "architectures", None) or [name])[0]
     if name.endswith("ForMaskedLM"):
         return "mlm"
     if name.endswith("ForSequenceClassification"):
@@ -60,7 +63,7 @@ def evaluate_model(
     corpus = corpus if corpus is not None else load_corpus(seed=seed)
     if split not in corpus:
         raise ValueError(f"split={split!r} is not in the corpus; it has {sorted(corpus)}")
-    device = next(model.parameters()).device
+    device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else torch.device("cpu")
     model.eval()
 
     _, data, collate = build_task_data(

@@ -41,24 +41,15 @@ def _fmt(value, unit: str = "", digits: int = 4) -> str:
 
 
 def _method_summary(record: dict) -> str:
-    method = record.get("method")
-    if method in ("magnitude", "movement"):
-        extra = f", {record.get('variant')}" if method == "movement" else f", {record.get('scope')} scope"
-        return f"unstructured, {record.get('sparsity', 0):.0%} of the target weights set to zero{extra}"
-    if method == "quantization":
-        if record.get("backend") == "simulated":
-            return (
-                f"simulated {record.get('bits')}-bit: weights rounded to a {record.get('bits')}-bit grid but stored "
-                "in float, so neither smaller nor faster (an accuracy-vs-bits measurement)"
-            )
-        kind = "QAT, then " if record.get("qat") else ""
-        return f"{kind}{record.get('bits')}-bit with {record.get('backend')}"
-    if method == "structured":
-        native = "loads with plain from_pretrained" if record.get("native") else "needs tlc_hf.load_compressed"
-        return (
-            f"removed {record.get('heads', 0):.0%} of attention heads and {record.get('ffn', 0):.0%} of FFN "
-            f"neurons ({record.get('importance')} importance); {native}"
-        )
+    """The method's own card line (its registered `describe`), else its settings."""
+    from ..compression.base import get_method
+
+    try:
+        describe = get_method(record.get("method")).describe
+    except ValueError:
+        describe = None
+    if describe is not None:
+        return describe(record)
     fields = {k: v for k, v in record.items() if k not in ("method", "tlc_hf_version", "layout") and v is not None}
     return ", ".join(f"{k}={v}" for k, v in sorted(fields.items()))
 
@@ -126,7 +117,7 @@ def plot_accuracy_vs_size(report: CompressionReport, path: str) -> str | None:
     return os.path.basename(path)
 
 
-def _snippet(report: CompressionReport, repo_id: str, native: bool) -> str:
+def _snippet(report: CompressionReport, repo_id: str, onnx: bool) -> str:
     if report.task == "seq2seq":
         run = (
             'inputs = tokenizer("sentiment: a warm, funny film", return_tensors="pt")\n'
@@ -141,21 +132,21 @@ def _snippet(report: CompressionReport, repo_id: str, native: bool) -> str:
         run = (
             'inputs = tokenizer("a warm, funny film", return_tensors="pt")\nprint(model(**inputs).logits.softmax(-1))'
         )
-    if native:
+    if onnx:
+        load = f'from transformers import AutoTokenizer\nfrom tlc_hf import load_compressed\n\nmodel = load_compressed("{repo_id}")  # ONNX Runtime'
+    else:
         auto = {"seq2seq": "AutoModelForSeq2SeqLM", "mlm": "AutoModelForMaskedLM"}.get(
             report.task, "AutoModelForSequenceClassification"
         )
-        load = f'from transformers import {auto}, AutoTokenizer\n\nmodel = {auto}.from_pretrained("{repo_id}")'
-    else:
-        load = f'from transformers import AutoTokenizer\nfrom tlc_hf import load_compressed\n\nmodel = load_compressed("{repo_id}")'
+        load = (
+            "import tlc_hf  # teaches from_pretrained the compressed shapes and storage\n"
+            f'from transformers import {auto}, AutoTokenizer\n\nmodel = {auto}.from_pretrained("{repo_id}")'
+        )
     return f'{load}\ntokenizer = AutoTokenizer.from_pretrained("{repo_id}")\n{run}'
 
 
-def _natively_loadable(report: CompressionReport) -> bool:
-    return all(
-        m.get("method") in ("magnitude", "movement") or (m.get("method") == "structured" and m.get("native"))
-        for m in report.methods
-    ) and not any(m.get("storage") == "sparse" for m in report.methods)
+def _is_onnx(report: CompressionReport) -> bool:
+    return any(m.get("method") == "quantization" and m.get("backend") == "onnxruntime" for m in report.methods)
 
 
 def render_model_card(
@@ -163,7 +154,6 @@ def render_model_card(
     *,
     repo_id: str | None = None,
     output_dir: str | os.PathLike | None = None,
-    storage: str = "dense",
     template: str | None = None,
     plot: bool = True,
 ) -> ModelCard:
@@ -198,7 +188,6 @@ def render_model_card(
     plot_file = None
     if plot and output_dir is not None:
         plot_file = plot_accuracy_vs_size(report, os.path.join(output_dir, CARD_PLOT_NAME))
-    native = storage == "dense" and _natively_loadable(report)
     card = ModelCard.from_template(
         card_data,
         template_path=template or template_path(),
@@ -210,7 +199,7 @@ def render_model_card(
         plot_alt="accuracy vs size",
         methods=[{"method": m.get("method"), "summary": _method_summary(m)} for m in report.methods],
         budget_spent_s=round(report.budget_spent_s, 1) if report.budget_spent_s else None,
-        snippet=_snippet(report, repo_id, native),
+        snippet=_snippet(report, repo_id, _is_onnx(report)),
         versions=report.versions,
         hardware=report.hardware,
         bench=report.benchmark if "batch_size" in report.benchmark else None,

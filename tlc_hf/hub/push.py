@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import json
 import os
-
-from ..compression.base import COMPRESSION_CONFIG_NAME
 
 IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/**", ".*", "*.tmp*", "runs/**", "training_args.bin"]
 
@@ -50,7 +49,8 @@ def push_compressed_to_hub(
         token = get_token()
     if not token:
         raise ValueError("no Hugging Face token: run `hf auth login`, set HF_TOKEN, or pass token=...")
-    has_compression = os.path.exists(os.path.join(model_dir, COMPRESSION_CONFIG_NAME))
+    with open(os.path.join(model_dir, "config.json")) as f:
+        has_compression = bool((json.load(f).get("tlc_compression") or {}).get("methods"))
     message = commit_message or ("Upload tlc_hf-compressed model" if has_compression else "Upload model with tlc_hf")
     try:
         api.create_repo(repo_id=repo_id, private=private, exist_ok=True, token=token)

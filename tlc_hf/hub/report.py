@@ -152,11 +152,13 @@ def build_report(
     **measure_kwargs,
 ) -> CompressionReport:
     """Measure `model_dir` (and `baseline_dir`) and collect the recipe and budget from the folder."""
-    from ..compression.base import read_compression_config
+    from transformers import AutoConfig
+
+    from ..compression.record import compression_record
 
     compressed, settings = measure_model(model_dir, task=task, corpus=corpus, **measure_kwargs)
     baseline = measure_model(baseline_dir, task=task, corpus=corpus, **measure_kwargs)[0] if baseline_dir else None
-    compression = read_compression_config(model_dir) or {}
+    compression = compression_record(AutoConfig.from_pretrained(model_dir))
     methods = [
         {**m, **({"storage": compression["storage"]} if compression.get("storage") == "sparse" else {})}
         for m in compression.get("methods", [])

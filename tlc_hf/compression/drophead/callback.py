@@ -8,10 +8,14 @@ XLM-R, T5 and mT5. Nothing changes at evaluation or inference, and nothing is sa
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
+
 import torch
 
 from ...logs import add_log_fields
-from ..base import CompressionCallback, check_choice
+from ..base import CompressionCallback, CompressionConfig, check_choice, register_config
+from ..record import record_compression
 from ..structured.units import get_module, model_units
 
 DROPHEAD_SCHEDULES = ("v", "linear", "constant")
@@ -27,13 +31,51 @@ def drophead_rate(p: float, rate: float, schedule: str = "v") -> float:
     return rate * p if schedule == "linear" else rate
 
 
-class DropHeadCallback(CompressionCallback):
-    def __init__(self, rate: float = 0.1, schedule: str = "v", budget=None, seed: int | None = None):
-        super().__init__(budget)
-        if not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+@register_config
+@dataclass
+class DropHeadConfig(CompressionConfig):
+    """Scheduled DropHead (Zhou et al. 2020) while fine-tuning; nothing changes at inference."""
+
+    method = "drophead"
+    rate: float = field(default=0.1, metadata={"help": "Peak fraction of heads dropped, in [0, 1)."})
+    schedule: str = field(default="v", metadata={"help": f"One of {DROPHEAD_SCHEDULES}."})
+    seed: int | None = field(default=None, metadata={"help": "Seed of the head-dropping generator."})
+
+    def validate(self) -> None:
+        rate = self.rate
+        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0.0 <= rate < 1.0:
             raise ValueError(f"rate={rate!r} must be a number in [0, 1)")
-        check_choice("schedule", schedule, DROPHEAD_SCHEDULES)
-        self.rate, self.schedule = rate, schedule
+        check_choice("schedule", self.schedule, DROPHEAD_SCHEDULES)
+
+
+class DropHeadCallback(CompressionCallback):
+    """Drop whole heads during training on a schedule over progress p (see `DropHeadConfig`).
+
+    Args:
+        config: a `DropHeadConfig` (or give `rate`, `schedule`, `seed`).
+        budget: a `WallClockBudgetCallback` for progress under a time budget (BudgetTrainer links it).
+
+    Example:
+        ```python
+        trainer = BudgetTrainer(model, args, callbacks=[DropHeadCallback(rate=0.2)], ...)
+        ```
+    """
+
+    def __init__(
+        self,
+        config: DropHeadConfig | None = None,
+        budget=None,
+        *,
+        rate: float | None = None,
+        schedule: str | None = None,
+        seed: int | None = None,
+    ):
+        super().__init__(budget)
+        if isinstance(config, (int, float)):  # DropHeadCallback(0.2): the rate, as before configs
+            config, rate = None, config
+        overrides = {k: v for k, v in (("rate", rate), ("schedule", schedule), ("seed", seed)) if v is not None}
+        self.config = dataclasses.replace(config or DropHeadConfig(), **overrides)
+        self.rate, self.schedule, seed = self.config.rate, self.config.schedule, self.config.seed
         self.current_rate = 0.0
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
         self._handles = []
@@ -51,10 +93,12 @@ class DropHeadCallback(CompressionCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         add_log_fields(state, logs, {"drophead_rate": round(self.current_rate, 4)})
 
-    def on_train_end(self, args, state, control, **kwargs):
+    def on_train_end(self, args, state, control, model=None, **kwargs):
         for handle in self._handles:
             handle.remove()
         self._handles = []
+        if model is not None and self.rate > 0:
+            record_compression(model, self.config)
 
     def _hook(self, head_dim: int):
         def drop_heads(module, inputs):

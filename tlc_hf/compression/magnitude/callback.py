@@ -4,7 +4,14 @@ import logging
 
 from ...logs import add_log_fields
 from ..base import CompressionCallback, ramp_value, record_compression
-from ..masks import apply_masks_, sparsity_report, zero_optimizer_state_
+from ..masks import (
+    apply_masks_,
+    measured_record,
+    restore_masks_from_zeros_,
+    sparsity_report,
+    target_sparsity,
+    zero_optimizer_state_,
+)
 from ..targets import find_targets
 from .config import MagnitudePruningConfig
 from .prune import magnitude_step_
@@ -18,7 +25,9 @@ class MagnitudePruningCallback(CompressionCallback):
     Every `update_every` steps the sparsity is set to the scheduled value at progress p; after every
     optimizer step the masks are re-applied, so pruned weights stay exactly zero whatever the optimizer's
     momentum says. Logs `sparsity`. At the end of training the final sparsity is applied if p reached
-    `end`, and the config is recorded on the model (`model.tlc_compression`).
+    `end`, and the config is recorded in the model's config with the sparsity the weights really have
+    (with `load_best_model_at_end`, the restored checkpoint's). Resumed in a new process, the masks are
+    rebuilt from the zeros in the weights.
     """
 
     def __init__(self, config: MagnitudePruningConfig | None = None, budget=None, **config_kwargs):
@@ -31,6 +40,9 @@ class MagnitudePruningCallback(CompressionCallback):
         self.targets = find_targets(
             model, self.config.target_modules, self.config.include_embeddings, self.config.include_head
         )
+        if state.global_step > 0:  # resumed in a new process: the zeros in the weights are the masks
+            restore_masks_from_zeros_(self.targets)
+            self.current_sparsity = target_sparsity(self.targets)
         self._update(state, kwargs.get("optimizer"), force=True)
 
     def on_optimizer_step(self, args, state, control, **kwargs):
@@ -48,7 +60,7 @@ class MagnitudePruningCallback(CompressionCallback):
         report = sparsity_report(model, self.targets)
         logger.info("Magnitude pruning ended at %.2f%% target sparsity", 100 * report["target_sparsity"])
         if self.current_sparsity > 0:
-            record_compression(model, self.config)
+            record_compression(model, measured_record(self.config, self.targets))
 
     def _update(self, state, optimizer, force: bool) -> None:
         p = self.progress(state)

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..base import ScheduleConfig, TargetSelection, check_choice, check_fraction, register_method
+from ..base import ScheduleConfig, TargetSelection, check_choice, check_fraction, register_config
 
 SCOPES = ("local", "global")
 
 
-@register_method
+@register_config
 @dataclass
 class MagnitudePruningConfig(ScheduleConfig, TargetSelection):
     """Unstructured magnitude pruning to `sparsity` of the target weights.

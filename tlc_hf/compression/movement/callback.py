@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import torch
 
 from ...logs import add_log_fields
@@ -8,7 +10,10 @@ from ..masks import (
     apply_masks_,
     get_mask,
     lowest_k_masks,
+    measured_record,
     remove_mask,
+    restore_masks_from_zeros_,
+    resumed_checkpoint,
     set_mask,
     target_sparsity,
     zero_optimizer_state_,
@@ -16,10 +21,16 @@ from ..masks import (
 from ..targets import find_targets
 from .config import MovementPruningConfig
 
+SCORES_NAME = "tlc_movement_scores.safetensors"
+
 
 class MovementPruningCallback(CompressionCallback):
     """Movement pruning during fine-tuning, for a stock `Trainer` or `BudgetTrainer` (see
-    `MovementPruningConfig`). Pruned weights stay exactly zero; logs `sparsity`."""
+    `MovementPruningConfig`). Pruned weights stay exactly zero; logs `sparsity`.
+
+    Checkpoints carry the scores (`tlc_movement_scores.safetensors`); a run resumed from one in a new
+    process rebuilds the masks from the zeros in the weights and continues with the saved scores.
+    """
 
     # A pruned weight's score stops moving (its gradient term w * dL/dw is zero), so soft thresholds
     # standardize over all scores of a module and the kept set only shrinks.
@@ -34,6 +45,27 @@ class MovementPruningCallback(CompressionCallback):
         c = self.config
         self.targets = find_targets(model, c.target_modules, c.include_embeddings, c.include_head)
         self.scores = {name: torch.zeros_like(m.weight, dtype=torch.float32) for name, m in self.targets.items()}
+        checkpoint = resumed_checkpoint(args, state)
+        if state.global_step > 0:
+            restore_masks_from_zeros_(self.targets)
+            self.current = target_sparsity(self.targets)
+        if checkpoint is not None and os.path.exists(os.path.join(checkpoint, SCORES_NAME)):
+            from safetensors.torch import load_file
+
+            saved = load_file(os.path.join(checkpoint, SCORES_NAME))
+            for name, score in saved.items():
+                if name in self.scores and score.shape == self.scores[name].shape:
+                    self.scores[name] = score.to(self.scores[name].device)
+
+    def on_save(self, args, state, control, **kwargs):
+        checkpoint = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        if self.scores and os.path.isdir(checkpoint) and state.is_world_process_zero:
+            from safetensors.torch import save_file
+
+            save_file(
+                {n: s.detach().cpu().contiguous() for n, s in self.scores.items()},
+                os.path.join(checkpoint, SCORES_NAME),
+            )
 
     @torch.no_grad()
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
@@ -58,7 +90,7 @@ class MovementPruningCallback(CompressionCallback):
             remove_mask(module)  # baked: the zeros are in the weights
         self.scores = {}
         if self.current > 0:
-            record_compression(model, self.config)
+            record_compression(model, measured_record(self.config, self.targets))
 
     def _update(self, p: float, optimizer) -> None:
         c = self.config

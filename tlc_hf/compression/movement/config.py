@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..base import ScheduleConfig, TargetSelection, check_choice, check_fraction, register_method
+from ..base import ScheduleConfig, TargetSelection, check_choice, check_fraction, register_config
 
 VARIANTS = ("hard", "soft")
 
 
-@register_method
+@register_config
 @dataclass
 class MovementPruningConfig(ScheduleConfig, TargetSelection):
     """Movement pruning (Sanh et al. 2020): keep the weights that move away from zero during fine-tuning.

@@ -1,6 +1,7 @@
 """Quantization: post-training (simulated k-bit, torchao int8, ONNX Runtime int8, bitsandbytes 8/4-bit),
 QAT and Quant-Noise."""
 
+from ..base import CliOption, CompressionMethod, register_method
 from .config import BACKENDS, QuantizationConfig
 from .onnx import OnnxModel
 from .quantize import quantize
@@ -16,3 +17,64 @@ __all__ = [
     "fake_quantize",
     "quantize",
 ]
+
+
+def _post_training(config):
+    import dataclasses
+
+    return dataclasses.replace(config, qat=False)
+
+
+def _apply(model, config, context):
+    return quantize(model, _post_training(config))
+
+
+def _finalize(model, config, context):
+    if config.qat and config.backend == "simulated":
+        return model  # QAT already left the weights on the simulated grid
+    return quantize(model, _post_training(config))
+
+
+def _describe(record: dict) -> str:
+    if record.get("backend") == "simulated":
+        return (
+            f"simulated {record.get('bits')}-bit: weights rounded to a {record.get('bits')}-bit grid but stored "
+            "in float, so neither smaller nor faster (an accuracy-vs-bits measurement)"
+        )
+    kind = "QAT, then " if record.get("qat") else ""
+    return f"{kind}{record.get('bits')}-bit with {record.get('backend')}"
+
+
+_PRODUCES = {"simulated": "float", "torchao": "quantized", "bitsandbytes": "quantized", "onnxruntime": "onnx"}
+
+
+def _from_cli(args):
+    backend = args.quantize
+    if args.export == "onnx":
+        if backend not in (None, "onnxruntime"):
+            raise ValueError(f"--export onnx is ONNX Runtime int8; it does not combine with --quantize {backend}")
+        backend = "onnxruntime"
+    if backend is None:
+        return None
+    return QuantizationConfig(backend=backend, bits=args.bits, weight_only=args.weight_only)
+
+
+register_method(
+    CompressionMethod(
+        config_class=QuantizationConfig,
+        apply=_apply,
+        callback=lambda config: QATCallback(config) if config.qat else None,
+        finalize=_finalize,
+        describe=_describe,
+        trains=lambda config: config.qat,
+        produces=lambda config: _PRODUCES[config.backend],
+        cli=(
+            CliOption("quantize", "post-training quantization backend", choices=BACKENDS),
+            CliOption("bits", "weight bits (8; 4 for bitsandbytes nf4/fp4; 2-8 simulated)", type=int, default=8),
+            CliOption("weight_only", "torchao: int8 weights, float activations", action="store_true"),
+            CliOption("export", "onnx = ONNX Runtime int8 for CPU serving", choices=("onnx",)),
+        ),
+        from_cli=_from_cli,
+        cli_order=90,
+    )
+)

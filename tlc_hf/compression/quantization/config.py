@@ -3,7 +3,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 
-from ..base import ScheduleConfig, TargetSelection, check_choice, register_method
+from ..base import ScheduleConfig, TargetSelection, check_choice, register_config
 
 BACKENDS = ("simulated", "torchao", "onnxruntime", "bitsandbytes")
 GRANULARITIES = ("per_channel", "per_tensor")
@@ -15,7 +15,7 @@ _BACKEND_PACKAGE = {
 }
 
 
-@register_method
+@register_config
 @dataclass
 class QuantizationConfig(ScheduleConfig, TargetSelection):
     """Post-training quantization (`tlc_hf.quantize`), and the quantizer QAT / Quant-Noise train with.

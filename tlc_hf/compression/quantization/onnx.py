@@ -75,6 +75,8 @@ class OnnxModel:
         return cls(os.path.join(directory, ONNX_NAME), AutoConfig.from_pretrained(directory))
 
     def __call__(self, **inputs) -> OnnxModelOutput:
+        if "attention_mask" in self.input_names and "attention_mask" not in inputs and "input_ids" in inputs:
+            inputs["attention_mask"] = torch.ones_like(torch.as_tensor(inputs["input_ids"]))
         feed = {name: _numpy(inputs[name]) for name in self.input_names if name in inputs}
         missing = [name for name in self.input_names if name not in feed]
         if missing:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import tempfile
 
 import torch
 
-from ..base import record_compression
+from ..record import compression_history, record_compression, set_compression_history
 from ..targets import find_targets
 from .config import QuantizationConfig
 from .simulated import fake_quantize
 
+logger = logging.getLogger(__name__)
 BNB_SKIP_MODULES = ["classifier", "lm_head", "cls", "pooler", "qa_outputs", "score"]
 
 
@@ -27,7 +29,6 @@ def quantize(model, config: QuantizationConfig | None = None, **config_kwargs):
     """
     config = dataclasses.replace(config or QuantizationConfig(), **config_kwargs)
     config.require_backend()
-    history = list(getattr(model, "tlc_compression", []))
     if config.backend == "simulated":
         quantize_simulated_(model, config)
         return model
@@ -35,8 +36,7 @@ def quantize(model, config: QuantizationConfig | None = None, **config_kwargs):
         quantized = _onnx(model)
     else:
         quantized = _from_pretrained_with(model, _hf_quantization_config(model, config))
-    quantized.tlc_compression = history
-    record_compression(quantized, config)
+    record_compression(quantized, config)  # on a copy of the config (from_pretrained or the export's)
     if config.compile and config.backend == "torchao":
         quantized.forward = torch.compile(quantized.forward)  # the module itself still saves as usual
     return quantized
@@ -68,8 +68,24 @@ def _hf_quantization_config(model, config: QuantizationConfig):
         load_in_4bit=True,
         bnb_4bit_quant_type=config.bnb_4bit_type,
         bnb_4bit_compute_dtype=torch.float32,
-        llm_int8_skip_modules=BNB_SKIP_MODULES,
+        llm_int8_skip_modules=BNB_SKIP_MODULES + _unpackable_for_4bit(model),
     )
+
+
+def _unpackable_for_4bit(model, rows: int = 32, blocksize: int = 64) -> list[str]:
+    """Linear layers bitsandbytes' CPU 4-bit kernel cannot pack (out_features not a multiple of 32 or
+    in_features not a multiple of its block size 64, as structured pruning leaves them): they stay in
+    float, and the log says how many."""
+    names = [
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and (module.out_features % rows or module.in_features % blocksize)
+    ]
+    if names:
+        logger.warning(
+            "bitsandbytes 4-bit keeps %d Linear layers in float (shapes its CPU kernel cannot pack)", len(names)
+        )
+    return names
 
 
 def _from_pretrained_with(model, quantization_config):
@@ -97,8 +113,14 @@ def requantized_for_saving(model):
     if source is None or type(config).__name__ != "BitsAndBytesConfig":
         return model
     fresh = type(model).from_pretrained(source.name, quantization_config=config, device_map="cpu")
-    fresh.tlc_compression = copy.deepcopy(getattr(model, "tlc_compression", []))
+    set_compression_history(fresh, compression_history(model), **_extras(model))
     return fresh
+
+
+def _extras(model) -> dict:
+    from ..record import compression_record
+
+    return {k: v for k, v in compression_record(model.config).items() if k not in ("methods", "format_version")}
 
 
 def _onnx(model):

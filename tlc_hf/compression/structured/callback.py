@@ -39,12 +39,40 @@ class StructuredPruningCallback(CompressionCallback):
         self.fraction = 0.0
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if args.load_best_model_at_end:
+            raise ValueError(
+                "StructuredPruningCallback with load_best_model_at_end=True: the best checkpoint can have "
+                "fewer units masked than the end of the schedule, and removing units then cuts weights it "
+                "used. Set load_best_model_at_end=False (or prune one-shot with prune_structured_ afterwards)."
+            )
         self.model = model
         self.attention, self.ffn = model_units(model)
         self.outputs = {u.o: get_module(model, u.o) for u in self.attention}
         self.outputs.update({u.output: get_module(model, u.output) for u in self.ffn})
         self.head_scores = [torch.zeros(current_heads(model, u)) for u in self.attention]
         self.neuron_scores = [torch.zeros(current_neurons(model, u)) for u in self.ffn]
+        if state.global_step > 0:
+            self._restore_from_zeros(state)
+
+    def _restore_from_zeros(self, state) -> None:
+        """Resumed in a new process: a unit whose output columns are all zero was masked; the rounds due
+        by now were done."""
+        c = self.config
+        p = self.progress(state)
+        self.rounds_done = sum(1 for r in range(c.steps) if p >= c.start + (c.end - c.start) * (r + 1) / c.steps)
+        if self.rounds_done == 0:
+            return
+        due = c.start + (c.end - c.start) * self.rounds_done / c.steps
+        self.fraction = ramp_value(due, 0.0, 1.0, c.start, c.end, c.ramp)
+
+        def live(weight, size):
+            return (weight.detach().view(weight.shape[0], -1, size) != 0).any(dim=(0, 2)).nonzero().flatten().tolist()
+
+        if c.heads > 0:
+            self.head_keep = [live(get_module(self.model, u.o).weight, u.head_dim) for u in self.attention]
+        if c.ffn > 0:
+            self.neuron_keep = [live(get_module(self.model, u.output).weight, 1) for u in self.ffn]
+        self._set_masks()
 
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
         if self.config.importance == "gradient":
@@ -77,6 +105,9 @@ class StructuredPruningCallback(CompressionCallback):
         groups = [u.group for u in self.attention]
         self.head_keep = plan_keep(heads, c.heads * self.fraction, c.uniform, groups) if c.heads > 0 else None
         self.neuron_keep = plan_keep(neurons, c.ffn * self.fraction, c.uniform) if c.ffn > 0 else None
+        self._set_masks(optimizer)
+
+    def _set_masks(self, optimizer=None) -> None:
         for unit, kept in zip(self.attention, self.head_keep or [], strict=False):
             columns = torch.zeros(get_module(self.model, unit.o).in_features, dtype=torch.bool)
             for h in kept:

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..base import ScheduleConfig, check_choice, check_fraction, register_method
+from ..base import ScheduleConfig, check_choice, check_fraction, register_config
 
 IMPORTANCE = ("magnitude", "gradient")
 
 
-@register_method
+@register_config
 @dataclass
 class StructuredPruningConfig(ScheduleConfig):
     """Remove whole attention heads and FFN neurons (`heads`, `ffn`: fractions to remove, in [0, 1)).
@@ -41,10 +41,3 @@ class StructuredPruningConfig(ScheduleConfig):
             raise ValueError(f"num_batches={self.num_batches!r} must be a positive int")
         if not isinstance(self.steps, int) or self.steps < 1:
             raise ValueError(f"steps={self.steps!r} must be a positive int")
-
-    @classmethod
-    def restore_structure(cls, model, record: dict) -> None:
-        from .prune import restore_layout_
-
-        if record.get("layout") and not record.get("native"):
-            restore_layout_(model, record["layout"])

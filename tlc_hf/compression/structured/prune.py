@@ -156,7 +156,7 @@ def remove_heads_(model: nn.Module, unit: AttentionUnit, kept: list[int]) -> Non
     _slice_linear(model, unit.o, cols=rows)
     module = get_module(model, unit.name)
     if hasattr(module, "key_value_proj_dim"):  # T5: bias columns must follow the kept heads
-        already = module.kept_heads.tolist() if hasattr(module, "kept_heads") else list(range(unit.original_heads))
+        already = getattr(module, "kept_head_indices", None) or list(range(unit.original_heads))
         make_pruned_t5_attention(module, [already[h] for h in kept], unit.original_heads)
 
 
@@ -182,15 +182,15 @@ def make_native_if_possible_(model: nn.Module, attention: list[AttentionUnit], f
     if config.model_type in ("t5", "mt5"):
         for group in {u.group for u in attention if u.group}:
             kept = {
-                tuple(get_module(model, u.name).kept_heads.tolist())
+                tuple(get_module(model, u.name).kept_head_indices)
                 for u in attention
-                if u.group == group and hasattr(get_module(model, u.name), "kept_heads")
+                if u.group == group and hasattr(get_module(model, u.name), "kept_head_indices")
             }
             if len(kept) > 1:
                 return False
         (n_heads,) = heads
         for module in (get_module(model, u.name) for u in attention):
-            if hasattr(module, "kept_heads"):
+            if hasattr(module, "kept_head_indices"):
                 if module.has_relative_attention_bias:
                     bias = module.relative_attention_bias
                     new = nn.Embedding(
@@ -200,7 +200,7 @@ def make_native_if_possible_(model: nn.Module, attention: list[AttentionUnit], f
                         new.weight.copy_(bias.weight.index_select(1, module.kept_heads))
                     module.relative_attention_bias = new
                 module.__class__ = module.__class__.__mro__[1]  # back to T5Attention
-                del module._buffers["kept_heads"]
+                del module.kept_head_indices
                 module.n_heads, module.inner_dim = n_heads, n_heads * module.key_value_proj_dim
         (config.d_ff,) = widths
         config.num_heads = n_heads
@@ -211,42 +211,81 @@ def make_native_if_possible_(model: nn.Module, attention: list[AttentionUnit], f
     return True
 
 
+def _base_relative(model: nn.Module, path: str) -> str:
+    """`path` relative to the base model (e.g. "encoder.layer.0..." for "bert.encoder.layer.0..."), so the
+    layout fits every head class built on the same base (AutoModel, ...ForSequenceClassification, ...)."""
+    prefix = getattr(model, "base_model_prefix", "")
+    if prefix and getattr(model, "base_model", model) is not model and path.startswith(prefix + "."):
+        return path[len(prefix) + 1 :]
+    return path
+
+
 def layout_of(model: nn.Module, attention: list[AttentionUnit], ffn: list[FFNUnit]) -> dict:
-    """What `restore_structure` needs to rebuild the shapes: Linear/Embedding shapes, T5 kept heads."""
+    """What `restore_layout_` needs to rebuild the shapes: Linear shapes and T5 kept heads, by module
+    path relative to the base model. Only modules whose shape changed are listed."""
     shapes = {}
     for unit in attention:
         for path in (unit.q, unit.k, unit.v, unit.o):
-            shapes[path] = list(get_module(model, path).weight.shape)
+            shapes[_base_relative(model, path)] = list(get_module(model, path).weight.shape)
     for unit in ffn:
         for path in (*unit.inputs, unit.output):
-            shapes[path] = list(get_module(model, path).weight.shape)
-    kept = {
-        u.name: get_module(model, u.name).kept_heads.tolist()
-        for u in attention
-        if hasattr(get_module(model, u.name), "kept_heads")
-    }
-    originals = {u.name: u.original_heads for u in attention}
+            shapes[_base_relative(model, path)] = list(get_module(model, path).weight.shape)
+    kept, originals = {}, {}
+    for unit in attention:
+        module = get_module(model, unit.name)
+        if hasattr(module, "kept_head_indices"):
+            kept[_base_relative(model, unit.name)] = list(module.kept_head_indices)
+            originals[_base_relative(model, unit.name)] = unit.original_heads
     return {"linear_shapes": shapes, "t5_kept_heads": kept, "original_heads": originals}
 
 
 def restore_layout_(model: nn.Module, layout: dict) -> None:
-    """Give a freshly built model the pruned shapes of `layout` (weights are loaded afterwards)."""
-    for path, (out_features, in_features) in layout.get("linear_shapes", {}).items():
-        old = get_module(model, path)
+    """Give a freshly built model the pruned shapes of `layout` (weights are loaded afterwards).
+
+    Paths are resolved against the model's base model; paths the model does not have (the decoder of a
+    T5 stack being built, the encoder-only half of a seq2seq checkpoint) are skipped. Idempotent.
+    """
+    root = getattr(model, "base_model", model)
+    for path, shape in layout.get("linear_shapes", {}).items():
+        old = _find(root, path)
+        if old is None:
+            continue
+        if not isinstance(old, nn.Linear):
+            raise ValueError(f"layout path {path!r} is a {type(old).__name__}, not a Linear layer")
+        out_features, in_features = _checked_shape(path, shape, old)
         if tuple(old.weight.shape) != (out_features, in_features):
-            set_module(
-                model,
-                path,
-                nn.Linear(
-                    in_features,
-                    out_features,
-                    bias=old.bias is not None,
-                    dtype=old.weight.dtype,
-                    device=old.weight.device,
-                ),
+            new = nn.Linear(
+                in_features, out_features, bias=old.bias is not None, dtype=old.weight.dtype, device=old.weight.device
             )
+            set_module(root, path, new)
     for path, kept in layout.get("t5_kept_heads", {}).items():
-        make_pruned_t5_attention(get_module(model, path), kept, layout["original_heads"][path])
+        module = _find(root, path)
+        if module is not None and getattr(module, "kept_head_indices", None) != kept:
+            make_pruned_t5_attention(module, kept, layout["original_heads"][path])
+
+
+def _find(root: nn.Module, path: str) -> nn.Module | None:
+    try:
+        return root.get_submodule(path)
+    except AttributeError:
+        return None
+
+
+def _checked_shape(path: str, shape, old: nn.Linear) -> tuple[int, int]:
+    """A stored shape may only shrink the module the config builds (a crafted record cannot allocate more)."""
+    ok = (
+        isinstance(shape, (list, tuple))
+        and len(shape) == 2
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in shape)
+        and 1 <= shape[0] <= old.out_features
+        and 1 <= shape[1] <= old.in_features
+    )
+    if not ok:
+        raise ValueError(
+            f"layout shape {shape!r} of {path!r} does not fit the config's {list(old.weight.shape)}: "
+            "a pruned layer has at most the config's size"
+        )
+    return shape[0], shape[1]
 
 
 def prune_structured_(

@@ -13,17 +13,22 @@ from transformers.models.t5.modeling_t5 import T5Attention
 
 
 class PrunedT5Attention(T5Attention):
-    """`T5Attention` that keeps the heads `kept_heads` (indices into the original heads)."""
+    """`T5Attention` that keeps the heads `kept_head_indices` (indices into the original heads).
 
-    def forward(
-        self, hidden_states, mask=None, key_value_states=None, position_bias=None, past_key_values=None, **kwargs
-    ):
+    The indices are a plain list, not a buffer: the module may be built on the meta device by
+    `from_pretrained`, and nothing about it needs loading.
+    """
+
+    @property
+    def kept_heads(self) -> torch.Tensor:
+        return torch.tensor(self.kept_head_indices, dtype=torch.long)
+
+    def forward(self, hidden_states, mask=None, key_value_states=None, position_bias=None, cache=None, **kwargs):
+        cache = kwargs.pop("past_key_values", cache)  # the name before transformers 5.2x
         if position_bias is None:
-            position_bias = self._full_position_bias(hidden_states, key_value_states, past_key_values)
+            position_bias = self._full_position_bias(hidden_states, key_value_states, cache)
         local_bias = position_bias.index_select(1, self.kept_heads.to(position_bias.device))
-        output, _, weights = super().forward(
-            hidden_states, mask, key_value_states, local_bias, past_key_values=past_key_values, **kwargs
-        )
+        output, _, weights = super().forward(hidden_states, mask, key_value_states, local_bias, cache=cache, **kwargs)
         return output, position_bias, weights
 
     def _full_position_bias(self, hidden_states, key_value_states, past_key_values) -> torch.Tensor:
@@ -50,6 +55,6 @@ def make_pruned_t5_attention(module: T5Attention, kept_heads: list[int], origina
     """Turn `module` into a `PrunedT5Attention` in place (its parameters are untouched)."""
     module.__class__ = PrunedT5Attention
     module.original_heads = original_heads
-    module.register_buffer("kept_heads", torch.tensor(kept_heads, dtype=torch.long), persistent=False)
+    module.kept_head_indices = [int(h) for h in kept_heads]
     module.n_heads = len(kept_heads)
     module.inner_dim = module.n_heads * module.key_value_proj_dim
