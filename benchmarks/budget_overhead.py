@@ -1,11 +1,17 @@
-"""Step throughput of BudgetTrainer (time budget, time-keyed LR) against a stock Trainer.
+"""Step throughput of BudgetTrainer (time budget, time-keyed LR) against a stock Trainer, and how far
+train() overshoots its budget (deadline mode vs stopping at the budget).
 
 Same model, data and number of steps; the two run interleaved, several rounds, in one process, so machine
 noise hits both alike. A step is the time from one optimizer step's end to the next (data loading,
 forward, backward, optimizer, LR scheduler, callbacks, logging); throughput is 1 / the median step, which
 shrugs off bursts of noise from other work on the machine. Prints the ratio budget/stock and writes JSON.
 
-    python benchmarks/budget_overhead.py [--steps 200] [--rounds 10] [--out benchmarks/results/budget_overhead.json]
+Overshoot: `--overshoot_runs` runs of a 5 s budget with evaluation every 1 s (each ~0.3 s, 30% of the
+interval) and a checkpoint every 1 s, final evaluation and save included; overshoot = train() wall time /
+budget - 1, median and max, with the deadline (default) and with `time_deadline=False`.
+
+    python benchmarks/budget_overhead.py [--steps 200] [--rounds 10] [--overshoot_runs 10]
+        [--out benchmarks/results/budget_overhead.json]
 """
 
 from __future__ import annotations
@@ -87,13 +93,66 @@ def hook_cost_us(calls: int = 20000) -> float:
     return (time.perf_counter() - start) / calls * 1e6
 
 
+class SlowEvaluation(TrainerCallback):
+    def on_prediction_step(self, args, state, control, **kwargs):
+        time.sleep(0.075)
+
+
+def overshoot_once(data, tmp: str, deadline: bool, budget_s: float = 5.0) -> float:
+    args = BudgetTrainingArguments(
+        output_dir=tmp,
+        time_budget=f"{budget_s}s",
+        time_deadline=deadline,
+        per_device_train_batch_size=16,
+        per_device_eval_batch_size=4,
+        eval_strategy="steps",
+        eval_steps=10**6,
+        eval_every="1s",
+        save_strategy="steps",
+        save_steps=10**6,
+        save_every="1s",
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=True,
+        logging_steps=50,
+        seed=0,
+    )
+    model = tiny_model("bert", "classification", hidden_size=64)
+    trainer = BudgetTrainer(
+        model=model, args=args, train_dataset=data, eval_dataset=data[:16], callbacks=[SlowEvaluation()]
+    )
+    start = time.monotonic()
+    trainer.train()
+    return (time.monotonic() - start) / budget_s - 1.0
+
+
+def cpu_description() -> dict:
+    import platform
+
+    model, flags = platform.processor(), []
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and not model.strip():
+                    model = line.split(":", 1)[1].strip()
+                if line.startswith("flags"):
+                    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+                    flags = [flag for flag in line.split(":", 1)[1].split() if flag in wanted]
+                    break
+    except OSError:
+        pass
+    return {"cpu": model, "flags": flags, "cores": os.cpu_count()}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--overshoot_runs", type=int, default=10)
     parser.add_argument("--out", default="benchmarks/results/budget_overhead.json")
     cli = parser.parse_args()
     torch.set_num_threads(2)
+    print(f"machine: {cpu_description()}")
     batch = random_batch("bert", batch_size=512, seq_len=64)
     data = [
         {"input_ids": i, "attention_mask": m, "labels": int(i[0] % 2)}
@@ -114,8 +173,23 @@ def main():
     rates = {kind: 1 / statistics.median(values) for kind, values in intervals.items()}
     ratio = rates["budget"] / rates["stock"]
     paired = statistics.median(b / s for b, s in zip(round_rates["budget"], round_rates["stock"], strict=True))
+    overshoot = {}
+    for deadline in (True, False):
+        runs = [overshoot_once(data, "/tmp/tlc_hf_bench_overshoot", deadline) for _ in range(cli.overshoot_runs)]
+        key = "deadline" if deadline else "stop_at_budget"
+        overshoot[key] = {
+            "median_pct": round(100 * statistics.median(runs), 2),
+            "max_pct": round(100 * max(runs), 2),
+            "runs_pct": [round(100 * r, 2) for r in runs],
+        }
+        print(
+            f"overshoot of train() past a 5 s budget, {key}: median {overshoot[key]['median_pct']:+.2f}%, "
+            f"max {overshoot[key]['max_pct']:+.2f}% over {len(runs)} runs"
+        )
     result = {
         "benchmark": "budget_overhead",
+        "overshoot": overshoot,
+        "machine": cpu_description(),
         "steps_timed_per_run": cli.steps - WARMUP_STEPS,
         "rounds": cli.rounds,
         "round_steps_per_s": round_rates,

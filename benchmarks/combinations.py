@@ -17,11 +17,11 @@ import logging
 from pathlib import Path
 
 from tlc_hf import CompressionRecipe, run_recipe, save_compressed
-from tlc_hf.commands.train import TrainCommandArguments, train
 from tlc_hf.data import load_corpus, train_tokenizer
 from tlc_hf.modeling import build_model
 from tlc_hf.scaling import scale_config
 from tlc_hf.training.arguments import BudgetSeq2SeqTrainingArguments
+from tlc_hf.workflows.train import TrainCommandArguments, train
 
 PARTS = {
     "kd": {"distillation": {"alpha": 0.5, "temperature": 2.0}},

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from transformers import HfArgumentParser
 
 from tlc_hf import CompressionRecipe, push_compressed_to_hub, run_recipe
-from tlc_hf.commands.train import TrainCommandArguments, train
 from tlc_hf.data import load_corpus
 from tlc_hf.training.arguments import BudgetSeq2SeqTrainingArguments
+from tlc_hf.workflows.train import TrainCommandArguments, train
 
 TINY_RECIPE = {
     "methods": [

@@ -43,3 +43,22 @@ def test_bad_value_is_a_clean_error_not_a_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "time_budget='soon' is not a duration" in err and "Traceback" not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["params", "--help"], ["evaluate", "--help"], ["demo", "--help"]])
+def test_help_does_not_import_torch(argv):
+    code = (
+        "import sys\nfrom tlc_hf.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules)" % argv
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
+
+
+def test_progress_bars_in_a_log_file_redraw_at_most_every_ten_seconds():
+    code = (
+        "import os, sys\nfrom tlc_hf.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "import io\nfrom tqdm import tqdm\nprint(os.environ.get('TQDM_MININTERVAL'), tqdm(total=1, file=io.StringIO()).mininterval)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip().splitlines()[-1] == "10 10.0", result.stderr

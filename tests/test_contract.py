@@ -360,3 +360,21 @@ def test_structured_callback_refuses_load_best_model_at_end(tmp_path):
     )
     with pytest.raises(ValueError, match="load_best_model_at_end=True"):
         trainer.train()
+
+
+@pytest.mark.parametrize("method", ["movement", "magnitude"])
+def test_pruning_resumed_in_a_new_process_keeps_its_masks_and_scores(tmp_path, method):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parent / "scripts" / "resume_worker.py"
+    for extra in ([], ["--resume"]):
+        command = [sys.executable, str(script), "--output_dir", str(tmp_path), "--method", method, *extra]
+        subprocess.run(command, check=True, timeout=300, capture_output=True)
+    first = json.loads((tmp_path / "sparsity.json").read_text())
+    resumed = json.loads((tmp_path / "sparsity-resumed.json").read_text())
+    assert first[-1][0] == 8 and first[-1][1] == pytest.approx(0.8, abs=0.01)
+    assert resumed[0][0] == 9 and all(s == pytest.approx(0.8, abs=0.01) for _, s in resumed)
+    if method == "movement":
+        assert (tmp_path / "checkpoint-8" / "tlc_movement_scores.safetensors").exists()

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tlc_hf.demo import summarize
+from tlc_hf.workflows.demo import summarize
 
 
 def _report(best_method="magnitude (sparse storage)"):
@@ -40,7 +40,7 @@ def test_summary_when_the_large_model_wins_and_nothing_compressed_fits_better():
 
 @pytest.mark.slow
 def test_quick_demo_end_to_end(tmp_path):
-    from tlc_hf.demo import run_demo
+    from tlc_hf.workflows.demo import run_demo
 
     report = run_demo(str(tmp_path / "demo"), quick=True)
     for name in ("curves.png", "compression.png", "report.json", "sweep.json", "best_model/README.md"):

@@ -211,7 +211,7 @@ def test_recipe_kd_pruning_qat_end_to_end(tmp_path, small_corpus):
     assert pruned - 1e-3 <= compressed["sparsity"] <= pruned + report["baseline"]["sparsity"]
     assert report["baseline"]["sparsity"] < 0.05 and report["baseline"]["bits"] == 32  # zero-init biases
     methods = [m["method"] for m in report["methods"]]
-    assert methods == ["magnitude", "quantization", "quantization", "distillation"]  # QAT, convert, KD
+    assert methods == ["magnitude", "quantization", "distillation", "quantization"]  # QAT, KD (training), convert
     saved = json.loads((tmp_path / "out" / "config.json").read_text())["tlc_compression"]
     assert CompressionRecipe.from_dict(saved["recipe"]).to_dict() == recipe.to_dict()
     assert (tmp_path / "out" / "README.md").exists()

@@ -23,66 +23,58 @@ def _version() -> str:
     return __version__
 
 
-def _train_command() -> Command:
-    from .commands.train import add_arguments, run
+def _module_command(module: str, passes_through: bool = False, prefix: str = "") -> Callable[[str], Command]:
+    """A Command whose `add_arguments` / `run` live in `tlc_hf.commands.<module>` (imported when it runs)."""
 
-    return Command(
-        "train a model under a wall-clock budget (MLM, classification or seq2seq)", add_arguments, run, True
-    )
+    def build(help_text: str) -> Command:
+        import importlib
 
+        found = importlib.import_module(f"tlc_hf.commands.{module}")
+        add, run = (
+            getattr(found, f"add_{prefix}arguments"),
+            getattr(found, f"run{'_' + prefix[:-1] if prefix else ''}"),
+        )
+        return Command(help_text, add, run, passes_through)
 
-def _params_command() -> Command:
-    from .commands.params import add_arguments, run
-
-    return Command("parameter counts and their breakdown for a model name or config", add_arguments, run)
-
-
-def _sweep_command() -> Command:
-    from .commands.sweep import add_arguments, run
-
-    return Command("train a grid of model sizes under the same wall-clock budget", add_arguments, run)
+    return build
 
 
-def _compress_command() -> Command:
-    from .commands.compress import add_arguments, run
-
-    return Command("prune / quantize / export a trained model (one-shot)", add_arguments, run)
-
-
-def _demo_command() -> Command:
-    from .commands.demo import add_arguments, run
-
-    return Command("the main job: train large, then compress, end to end on the embedded corpus", add_arguments, run)
-
-
-def _hub_command(name: str, help_text: str) -> Command:
-    from .commands import hub
-
-    return Command(help_text, getattr(hub, f"add_{name}_arguments"), getattr(hub, f"run_{name}"))
-
-
-def _commands() -> dict[str, Command]:
-    return {
-        "params": _params_command(),
-        "train": _train_command(),
-        "sweep": _sweep_command(),
-        "compress": _compress_command(),
-        "evaluate": _hub_command("evaluate", "evaluate a model (perplexity, accuracy, BLEU, any `evaluate` metric)"),
-        "bench": _hub_command("bench", "latency, throughput, size on disk and parameters of a model"),
-        "card": _hub_command("card", "write a model card with measured size, accuracy and latency"),
-        "push": _hub_command("push", "push a compressed model with its card and report to the Hub"),
-        "demo": _demo_command(),
-    }
+# name -> (help, builder): a command's module is imported only when that command runs
+_COMMANDS: dict[str, tuple[str, Callable[[str], Command]]] = {
+    "params": ("parameter counts and their breakdown for a model name or config", _module_command("params")),
+    "train": (
+        "train a model under a wall-clock budget (MLM, classification or seq2seq)",
+        _module_command("train", passes_through=True),
+    ),
+    "sweep": ("train a grid of model sizes under the same wall-clock budget", _module_command("sweep")),
+    "compress": ("prune / quantize / export a trained model (one-shot), or run a recipe", _module_command("compress")),
+    "evaluate": (
+        "evaluate a model (perplexity, accuracy, BLEU, any `evaluate` metric)",
+        _module_command("hub", prefix="evaluate_"),
+    ),
+    "bench": ("latency, throughput, size on disk and parameters of a model", _module_command("hub", prefix="bench_")),
+    "card": ("write a model card with measured size, accuracy and latency", _module_command("hub", prefix="card_")),
+    "push": ("push a compressed model with its card and report to the Hub", _module_command("hub", prefix="push_")),
+    "demo": ("the main job: train large, then compress, end to end on the embedded corpus", _module_command("demo")),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The `tlc-hf` parser. Only the subcommand named in `argv` gets its arguments (and imports its
+    module), so `tlc-hf --help` lists every command without importing torch."""
     parser = argparse.ArgumentParser(
         prog="tlc-hf",
         description="Train Large, Then Compress: budgeted training and compression for Hugging Face models.",
     )
     parser.add_argument("--version", action="version", version=f"tlc_hf {_version()}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks (or set TLC_HF_DEBUG=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, command in _commands().items():
+    chosen = next((arg for arg in (sys.argv[1:] if argv is None else argv) if arg in _COMMANDS), None)
+    for name, (help_text, build) in _COMMANDS.items():
+        if name != chosen:
+            subparsers.add_parser(name, help=help_text, description=help_text)
+            continue
+        command = build(help_text)
         sub = subparsers.add_parser(
             name, help=command.help, description=command.help, add_help=not command.passes_through
         )
@@ -91,8 +83,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_KNOWN_IMPORT_NOISE = {
+    # backends that peft (imported by transformers' Trainer) loads on import, harmless on a CPU
+    "torchao": "Failed to load",
+    "bitsandbytes.backends.cpu.ops": "Failed to load CPU gemm_4bit_forward",
+    "torch.utils._pytree": "is an Enum subclass and is now natively supported",
+}
+
+
+def _quiet_known_import_noise() -> None:
+    """Drop the few messages that optional backends print on import, whether or not a command uses them."""
+    import logging
+
+    for name, fragment in _KNOWN_IMPORT_NOISE.items():
+        logging.getLogger(name).addFilter(lambda record, fragment=fragment: fragment not in str(record.msg))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    import os
+
+    words = sys.argv[1:] if argv is None else list(argv)
+    if not sys.stderr.isatty():  # a log file: every progress bar (ours, transformers', datasets') ~ every 10 s
+        os.environ.setdefault("TQDM_MININTERVAL", "10")
+    if "--debug" not in words and not os.environ.get("TLC_HF_DEBUG"):
+        _quiet_known_import_noise()
+    parser = build_parser(argv)
     args, rest = parser.parse_known_args(argv)
     if rest and not args._passes_through:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")

@@ -12,17 +12,54 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from transformers.trainer_callback import ExportableState
 
 from ..logs import add_log_fields
+from . import clock as clock_module
 from .clock import BudgetClock
 from .duration import format_duration, parse_duration
 
 logger = logging.getLogger(__name__)
 
 BUDGET_LOG_NAME = "budget_log.jsonl"
+_RECENT_STEPS = 8  # the step estimate is the slowest of the last this-many steps
+
+
+class DurationEstimates:
+    """How long a training step, an evaluation and a checkpoint save took in this run (seconds).
+
+    Deliberately pessimistic: the slowest recent step, the slowest evaluation and save seen so far.
+    """
+
+    def __init__(self):
+        self.steps: list[float] = []
+        self.eval_s: float | None = None
+        self.save_s: float | None = None
+
+    def observe(self, kind: str, seconds: float) -> None:
+        if kind == "step":
+            self.steps = [*self.steps[-(_RECENT_STEPS - 1) :], seconds]
+        else:
+            setattr(self, f"{kind}_s", max(seconds, getattr(self, f"{kind}_s") or 0.0))
+
+    @property
+    def step_s(self) -> float:
+        return max(self.steps) if self.steps else 0.0
+
+    def reserve(self, final_eval: bool, final_save: bool) -> float:
+        """Seconds one more step, then the final evaluation and save, would take."""
+        return self.step_s + (self.eval_s or 0.0) * final_eval + (self.save_s or 0.0) * final_save
+
+    def to_dict(self) -> dict:
+        return {
+            "step_s": round(self.step_s, 4),
+            "eval_s": None if self.eval_s is None else round(self.eval_s, 4),
+            "save_s": None if self.save_s is None else round(self.save_s, 4),
+        }
+
+
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class WallClockBudgetCallback(TrainerCallback, ExportableState):
-    """Stop training at the first optimizer step after `budget` wall-clock seconds, on every rank at once.
+    """Train to a wall-clock budget: `train()` returns within it (deadline mode), on every rank at once.
 
     Works with a stock `transformers.Trainer`; `tlc_hf.BudgetTrainer` adds time-keyed LR schedules.
 
@@ -39,8 +76,16 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
         handle_signals: on SIGTERM or SIGINT, save a checkpoint at the next step boundary and stop
             cleanly, so `resume_from_checkpoint` continues with the remaining budget. A second SIGINT
             interrupts at once.
-        log_file: each evaluation appends `{"elapsed_s", "step", "budget_progress", "metrics"}` to this
-            file in `output_dir` (main process only): the raw material for loss-vs-time curves.
+        log_file: each evaluation appends `{"elapsed_s", "step", "budget_progress", "metrics", "estimates"}`
+            to this file in `output_dir` (main process only): the raw material for loss-vs-time curves;
+            the end of training appends `{"event": "end", "ended_by", "estimates", ...}`.
+        deadline: `True` (default): keep running estimates of step, evaluation and save durations measured
+            in this run, and stop early enough that the final step, evaluation and save end within the
+            budget. `False`: stop at the first optimizer step after the budget is spent.
+
+    With `max_steps` (or epochs) set as well, training ends at whichever limit comes first, and schedules
+    follow the progress of the binding limit (the larger of time and step progress); the log says which
+    limit ended training (`ended_by`: "deadline", "time_budget", "max_steps", "signal" or "epochs").
 
     Every log record gains `elapsed_s` and `budget_progress`. Elapsed time (never a start timestamp)
     rides in each checkpoint's `trainer_state.json`, so a resumed run spends only what is left and
@@ -58,6 +103,7 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
         log_every: int | float | str | None = None,
         handle_signals: bool = True,
         log_file: str | None = BUDGET_LOG_NAME,
+        deadline: bool = True,
     ):
         self.budget_s = parse_duration(budget, "budget")
         self.intervals = {}
@@ -79,7 +125,16 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
             log_every=log_every,
             handle_signals=handle_signals,
             log_file=log_file,
+            deadline=deadline,
         )
+        self.deadline = deadline
+        self.estimates = DurationEstimates()
+        self.max_steps: int | None = None  # a step limit next to the budget: whichever comes first
+        self.steps_done = 0
+        self.ended_by: str | None = None
+        self._last_step_end: float | None = None
+        self._mark: float | None = None  # start of the evaluation / save now running after a step
+        self._paused_in_step = 0.0  # evaluation / save time inside the current step interval
         self.count_evaluation = count_evaluation
         self.handle_signals = handle_signals
         self.log_file = log_file
@@ -120,7 +175,10 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
 
     @property
     def progress(self) -> float:
-        """Budget progress p in [0, 1], the same on every rank."""
+        """Progress p in [0, 1], the same on every rank: elapsed / budget, or steps / max_steps when a step
+        limit binds first (the larger of the two)."""
+        if self.max_steps:
+            return max(self.clock.progress, min(self.steps_done / self.max_steps, 1.0))
         return self.clock.progress
 
     def log_fields(self) -> dict[str, float]:
@@ -144,11 +202,15 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
         self.train_entered_at = None
         self._training = True
         self._next_fire = {name: (elapsed // every + 1) * every for name, every in self.intervals.items()}
-        if args.max_steps > 0 and state.max_steps < 10**9:
-            logger.warning(
-                "max_steps=%d is set next to a %s wall-clock budget: training ends at whichever comes first. "
-                "Use tlc_hf.BudgetTrainingArguments(time_budget=...) to let the budget alone decide.",
-                args.max_steps,
+        self.estimates = DurationEstimates()
+        self.ended_by = None
+        self.steps_done = state.global_step
+        self._last_step_end, self._mark, self._paused_in_step = None, None, 0.0
+        self.max_steps = state.max_steps if 0 < state.max_steps < 10**9 else None
+        if self.max_steps:
+            logger.info(
+                "max_steps=%d next to a %s wall-clock budget: training ends at whichever comes first.",
+                self.max_steps,
                 format_duration(self.budget_s),
             )
         elif args.max_steps <= 0:
@@ -172,10 +234,37 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
 
     def on_optimizer_step(self, args, state, control, **kwargs):
         # Before the LR scheduler steps: the next LR and this step's stop decision use the same p.
-        if self.clock.sync(args.device, flag=self._signal_received.is_set()):
+        self.steps_done = state.global_step + 1
+        reserve = self._reserve(args) if self.deadline else 0.0
+        if self.clock.sync(args.device, flag=self._signal_received.is_set(), reserve=reserve):
             self.preempted = True
 
+    def _reserve(self, args) -> float:
+        final_eval = args.eval_strategy != "no" and self.count_evaluation
+        return self.estimates.reserve(final_eval=final_eval, final_save=args.save_strategy != "no")
+
+    def _observe_step(self) -> None:
+        now = clock_module.monotonic()
+        if self._last_step_end is not None:
+            self.estimates.observe("step", now - self._last_step_end - self._paused_in_step)
+        self._last_step_end = self._mark = now
+        self._paused_in_step = 0.0
+
+    def _observe_after_step(self, kind: str) -> None:
+        """An evaluation or a save that ran after a step: its duration, from the step's end (or the previous
+        one of the two) to now."""
+        if self._mark is None or not self._training:
+            return
+        now = clock_module.monotonic()
+        self.estimates.observe(kind, now - self._mark)
+        self._paused_in_step += now - self._mark
+        self._mark = now
+
+    def on_save(self, args, state, control, **kwargs):
+        self._observe_after_step("save")
+
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        self._observe_step()
         elapsed = self.elapsed_s
         for name, due in self._next_fire.items():
             if elapsed >= due:
@@ -189,15 +278,20 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
                 every = self.intervals[name]
                 self._next_fire[name] = (elapsed // every + 1) * every
         if self.preempted:
+            self.ended_by = "signal"
             logger.warning("Stop signal received: saving a checkpoint at step %d and stopping.", state.global_step)
             control.should_save = True
             control.should_training_stop = True
-        elif self.clock.spent:
+        elif self.clock.spent or (self.deadline and self.clock.deadline_reached):
+            self.ended_by = "time_budget" if self.clock.spent else "deadline"
             logger.info(
-                "Wall-clock budget of %s spent at step %d (%s elapsed); stopping.",
+                "Wall-clock budget of %s %s at step %d (%s elapsed, %s kept for the last step, evaluation "
+                "and save); stopping.",
                 format_duration(self.budget_s),
+                "spent" if self.clock.spent else "nearly spent",
                 state.global_step,
                 format_duration(elapsed),
+                format_duration(self.clock.synced_reserve),
             )
             control.should_training_stop = True
             control.should_log = True
@@ -220,17 +314,33 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
         if self._evaluating:
             self._evaluating = False
             self.clock.resume()
-        if self.log_file and self._training and state.is_world_process_zero and args.output_dir:
-            os.makedirs(args.output_dir, exist_ok=True)
+        self._observe_after_step("eval")
+        if self._training:
             record = {"step": state.global_step, **self.log_fields(), "metrics": metrics or {}}
-            with open(os.path.join(args.output_dir, self.log_file), "a") as f:
-                f.write(json.dumps(record) + "\n")
+            self._append_log(args, state, {**record, "estimates": self.estimates.to_dict()})
 
     def on_train_end(self, args, state, control, **kwargs):
         self._training = False
         self.clock.sync(args.device)
         self.clock.pause()
         self._restore_signal_handlers()
+        if self.ended_by is None:
+            reached_steps = self.max_steps is not None and state.global_step >= self.max_steps
+            self.ended_by = "max_steps" if reached_steps else "epochs"
+        logger.info(
+            "Training ended by %s at step %d (%s elapsed).",
+            self.ended_by,
+            state.global_step,
+            format_duration(self.clock.read()),
+        )
+        end = {"event": "end", "ended_by": self.ended_by, "step": state.global_step, **self.log_fields()}
+        self._append_log(args, state, {**end, "estimates": self.estimates.to_dict(), "deadline": self.deadline})
+
+    def _append_log(self, args, state, record: dict) -> None:
+        if self.log_file and state.is_world_process_zero and args.output_dir:
+            os.makedirs(args.output_dir, exist_ok=True)
+            with open(os.path.join(args.output_dir, self.log_file), "a") as f:
+                f.write(json.dumps(record) + "\n")
 
     # ---- preemption -------------------------------------------------------------------------------
     def _install_signal_handlers(self) -> None:

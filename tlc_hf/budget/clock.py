@@ -27,6 +27,7 @@ class BudgetClock:
         self._offset = 0.0
         self._started_at: float | None = None
         self.synced_elapsed = 0.0  # the value every rank agreed on at the last sync()
+        self.synced_reserve = 0.0  # seconds to keep for what must still run (the largest rank's estimate)
 
     @property
     def running(self) -> bool:
@@ -63,24 +64,30 @@ class BudgetClock:
     def spent(self) -> bool:
         return self.synced_elapsed >= self.budget_s
 
-    def sync(self, device: torch.device | str | None = None, flag: bool = False) -> bool:
-        """Agree on elapsed time (the main process's) and on `flag` (true if any rank's is).
+    @property
+    def deadline_reached(self) -> bool:
+        """Elapsed time plus the agreed reserve reaches the budget: stop now to end within it."""
+        return self.synced_elapsed + self.synced_reserve > self.budget_s
 
-        Single-process runs pay one clock read. Distributed runs add one 2-float all-reduce. On CUDA the
+    def sync(self, device: torch.device | str | None = None, flag: bool = False, reserve: float = 0.0) -> bool:
+        """Agree on elapsed time (the main process's), on `flag` (true if any rank's is) and on `reserve`
+        (the largest rank's).
+
+        Single-process runs pay one clock read. Distributed runs add one 3-float all-reduce. On CUDA the
         main process synchronizes the device first, so queued kernels are charged to the budget.
         """
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
         if not distributed or torch.distributed.get_world_size() == 1:
             if device is not None and torch.device(device).type == "cuda":
                 torch.cuda.synchronize(device)
-            self.synced_elapsed = self.read()
+            self.synced_elapsed, self.synced_reserve = self.read(), float(reserve)
             return flag
         device = torch.device(device) if device is not None else torch.device("cpu")
         is_main = torch.distributed.get_rank() == 0
         if is_main and device.type == "cuda":
             torch.cuda.synchronize(device)
         elapsed = self.read() if is_main else 0.0
-        agreed = torch.tensor([elapsed, float(flag)], dtype=torch.float64, device=device)
+        agreed = torch.tensor([elapsed, float(flag), float(reserve)], dtype=torch.float64, device=device)
         torch.distributed.all_reduce(agreed, op=torch.distributed.ReduceOp.MAX)
-        self.synced_elapsed, any_flag = agreed.tolist()
+        self.synced_elapsed, any_flag, self.synced_reserve = agreed.tolist()
         return bool(any_flag)

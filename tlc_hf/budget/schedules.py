@@ -12,6 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+# max_steps under a time budget: large enough never to bind, so the clock alone decides when training ends
+UNBOUNDED_MAX_STEPS = 10**12
+
 TIME_LR_SCHEDULES = ("linear", "cosine", "constant", "triangle")
 
 

@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, rest: list[str]) -> int:
-    from ..demo import run_demo
+    from ..workflows.demo import run_demo
 
     run_demo(args.output_dir, quick=args.quick, budget=args.budget, sizes=args.sizes, seed=args.seed)
     return 0

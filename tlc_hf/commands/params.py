@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..scaling.breakdown import PARTS
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -47,6 +45,8 @@ def format_table(breakdown: dict) -> str:
         f"{breakdown['name']} ({breakdown.get('model_type')}, {depth}, hidden {breakdown.get('hidden_size')})",
         f"{'part':<12}{'parameters':>16}{'share':>9}",
     ]
+    from ..scaling.breakdown import PARTS
+
     for part in PARTS:
         lines.append(f"{part:<12}{breakdown[part]:>16,}{breakdown[part] / total:>9.1%}")
     lines.append(f"{'total':<12}{total:>16,}{1:>9.1%}   ({_human(total)})")

@@ -250,7 +250,7 @@ class CompressionCallback(TrainerCallback):
     def progress(self, state) -> float:
         if self.budget is not None:
             return self.budget.progress
-        from ..training.arguments import UNBOUNDED_MAX_STEPS
+        from ..budget.schedules import UNBOUNDED_MAX_STEPS
 
         if state.max_steps <= 0 or state.max_steps >= UNBOUNDED_MAX_STEPS:
             raise ValueError(

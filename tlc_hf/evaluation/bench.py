@@ -27,7 +27,7 @@ def parameter_counts(model: torch.nn.Module) -> dict:
     """Total and nonzero parameters, sparsity, and bits per weight: the quantization backend's bits where
     one was applied (simulated k-bit weights are still stored in float, so their storage bits count)."""
     if not hasattr(model, "parameters"):
-        return {}  # e.g. an ONNX model: not measured
+        return model.parameter_counts() if hasattr(model, "parameter_counts") else {}  # an ONNX graph
     dense = [_dense_view(p) for p in model.parameters()]
     total = sum(d.numel() for d in dense)
     nonzero = sum(int((d != 0).sum()) for d in dense)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 from transformers import Seq2SeqTrainingArguments, TrainingArguments
 
 from ..budget.duration import format_duration, parse_duration
-from ..budget.schedules import TIME_LR_SCHEDULES, time_lr_lambda
 
 # Under a time budget the step limit must not win first: max_steps is raised to this.
-UNBOUNDED_MAX_STEPS = 10**12
+from ..budget.schedules import (
+    TIME_LR_SCHEDULES,
+    UNBOUNDED_MAX_STEPS,  # noqa: F401  (re-exported)
+    time_lr_lambda,
+)
 
 
 @dataclass
@@ -20,9 +24,9 @@ class BudgetArgumentsMixin:
     time_budget: str | None = field(
         default=None,
         metadata={
-            "help": 'Wall-clock budget for train(): seconds or "90s", "45m", "2h30m", "1d". Training stops at the '
-            "first optimizer step after it is spent. Epochs are then ignored (the data repeats), and max_steps "
-            "must be left unset."
+            "help": 'Wall-clock budget for train(): seconds or "90s", "45m", "2h30m", "1d". train() returns within '
+            "it, final evaluation and save included (see time_deadline). Epochs are then ignored (the data "
+            "repeats); with max_steps as well, training ends at whichever limit comes first."
         },
     )
     time_lr_schedule: str = field(
@@ -34,6 +38,13 @@ class BudgetArgumentsMixin:
     )
     time_warmup_ratio: float = field(
         default=0.0, metadata={"help": "Warmup as a fraction of the budget (for 'triangle': where the peak is)."}
+    )
+    time_deadline: bool = field(
+        default=True,
+        metadata={
+            "help": "Stop early enough that the last step, evaluation and save end within the budget (from "
+            "durations measured in this run). False: stop at the first optimizer step after the budget."
+        },
     )
     time_count_evaluation: bool = field(
         default=True,
@@ -62,12 +73,20 @@ class BudgetArgumentsMixin:
                         f"({format_duration(budget_s)}); it would never fire"
                     )
             time_lr_lambda(self.time_lr_schedule, self.time_warmup_ratio)  # validates both
-            if self.max_steps > 0 and self.max_steps != UNBOUNDED_MAX_STEPS:
-                raise ValueError(
-                    f"max_steps={self.max_steps} conflicts with time_budget={self.time_budget!r}: give one limit. "
-                    "Leave max_steps at -1 to train until the budget is spent, or drop time_budget to train by steps."
+            overridden = [
+                f"--{name} {getattr(self, name)}"
+                for name, default in (("lr_scheduler_type", "linear"), ("warmup_steps", 0))
+                if str(getattr(self, name)) not in (str(default), f"SchedulerType.{str(default).upper()}")
+            ]
+            if overridden:
+                warnings.warn(
+                    f"{', '.join(overridden)} {'is' if len(overridden) == 1 else 'are'} replaced by the time "
+                    f"schedule under time_budget={self.time_budget!r}: use --time_lr_schedule "
+                    f"({', '.join(TIME_LR_SCHEDULES)}) and --time_warmup_ratio instead",
+                    stacklevel=3,
                 )
-            self.max_steps = UNBOUNDED_MAX_STEPS
+            if self.max_steps <= 0:
+                self.max_steps = UNBOUNDED_MAX_STEPS  # the budget decides; else whichever limit comes first
         super().__post_init__()
 
     @property

@@ -41,6 +41,7 @@ class BudgetTrainerMixin:
             callback = WallClockBudgetCallback(
                 budget,
                 count_evaluation=self.args.time_count_evaluation,
+                deadline=self.args.time_deadline,
                 eval_every=self.args.eval_every,
                 save_every=self.args.save_every,
                 log_every=self.args.log_every,
@@ -83,9 +84,10 @@ class BudgetTrainerMixin:
             return super().create_scheduler(num_training_steps, optimizer)
         if self.lr_scheduler is None:
             multiplier = time_lr_lambda(self.time_lr_schedule, getattr(self.args, "time_warmup_ratio", 0.0))
-            clock = self.budget_callback.clock
+            budget = self.budget_callback
             # A closure, not a callable object: LambdaLR then keeps it out of the checkpointed state dict.
-            self.lr_scheduler = LambdaLR(optimizer or self.optimizer, lambda _step: multiplier(clock.progress))
+            # Progress is that of the binding limit (time, or max_steps when it comes first), on every rank.
+            self.lr_scheduler = LambdaLR(optimizer or self.optimizer, lambda _step: multiplier(budget.progress))
             self._created_lr_scheduler = True
         return self.lr_scheduler
 

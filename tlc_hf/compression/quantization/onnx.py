@@ -87,6 +87,29 @@ class OnnxModel:
     def eval(self) -> OnnxModel:
         return self
 
+    def parameter_counts(self) -> dict:
+        """Total and nonzero weights of the graph's initializers, and the bits most of them are stored in."""
+        from collections import Counter
+
+        import onnx
+        from onnx import numpy_helper
+
+        total = nonzero = 0
+        bits = Counter()
+        for initializer in onnx.load(self.path, load_external_data=True).graph.initializer:
+            array = numpy_helper.to_array(initializer)
+            if array.size <= 1:  # scales and zero points
+                continue
+            total += array.size
+            nonzero += int((array != 0).sum())
+            bits[array.dtype.itemsize * 8] += array.size
+        return {
+            "params_total": total,
+            "params_nonzero": nonzero,
+            "sparsity": 1 - nonzero / total if total else 0.0,
+            "bits": bits.most_common(1)[0][0] if bits else None,
+        }
+
 
 def _numpy(value):
     return value.detach().cpu().numpy() if torch.is_tensor(value) else value

@@ -17,7 +17,7 @@ import os
 import tempfile
 import time
 
-from .budget.duration import format_duration, parse_duration
+from ..budget.duration import format_duration, parse_duration
 
 PRESETS = {
     "quick": dict(
@@ -54,8 +54,8 @@ def run_demo(
     budget is a third of it); it overrides the preset's."""
     from transformers.utils import logging as hf_logging
 
-    from .data import load_corpus, train_tokenizer
-    from .scaling.sweep import run_sweep
+    from ..data import load_corpus, train_tokenizer
+    from ..scaling.sweep import run_sweep
 
     preset = dict(PRESETS["quick" if quick else "default"])
     if budget is not None:
@@ -134,8 +134,8 @@ def _stage(number: int, text: str) -> None:
 
 
 def _finetune(run: dict, output_dir: str, preset: dict, corpus, seed: int) -> dict:
-    from .commands.train import TrainCommandArguments, train
-    from .training.arguments import BudgetSeq2SeqTrainingArguments
+    from ..training.arguments import BudgetSeq2SeqTrainingArguments
+    from .train import TrainCommandArguments, train
 
     out = os.path.join(output_dir, "finetune", run["label"])
     command = TrainCommandArguments(
@@ -161,7 +161,7 @@ def _finetune(run: dict, output_dir: str, preset: dict, corpus, seed: int) -> di
 
 
 def _compress_all(label: str, model_dir: str, corpus, preset: dict, tokenizer) -> list[dict]:
-    from .compression import (
+    from ..compression import (
         QuantizationConfig,
         load_compressed,
         prune_magnitude_,
@@ -169,8 +169,8 @@ def _compress_all(label: str, model_dir: str, corpus, preset: dict, tokenizer) -
         quantize,
         save_compressed,
     )
-    from .evaluation.bench import parameter_counts, size_on_disk_mb
-    from .evaluation.evaluate_model import evaluate_model
+    from ..evaluation.bench import parameter_counts, size_on_disk_mb
+    from ..evaluation.evaluate_model import evaluate_model
 
     base = load_compressed(model_dir)
     params = parameter_counts(base)["params_total"]
@@ -222,10 +222,10 @@ def _compress_all(label: str, model_dir: str, corpus, preset: dict, tokenizer) -
 
 
 def _save_best(best: dict, finetuned: dict, output_dir: str, corpus, tokenizer) -> str:
-    from .compression import QuantizationConfig, load_compressed, prune_magnitude_, prune_structured_, quantize
-    from .compression.loading import save_compressed
-    from .hub.card import render_model_card
-    from .hub.report import build_report
+    from ..compression import QuantizationConfig, load_compressed, prune_magnitude_, prune_structured_, quantize
+    from ..compression.loading import save_compressed
+    from ..hub.card import render_model_card
+    from ..hub.report import build_report
 
     base_dir = finetuned[best["size"]]["dir"]
     model, storage = load_compressed(base_dir), "dense"

