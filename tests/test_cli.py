@@ -48,8 +48,8 @@ def test_bad_value_is_a_clean_error_not_a_traceback(tmp_path, capsys):
 @pytest.mark.parametrize("argv", [["--help"], ["params", "--help"], ["evaluate", "--help"], ["demo", "--help"]])
 def test_help_does_not_import_torch(argv):
     code = (
-        "import sys\nfrom tlc_hf.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
-        "print('torch' in sys.modules)" % argv
+        f"import sys\nfrom tlc_hf.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
