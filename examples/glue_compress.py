@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from transformers import HfArgumentParser
 
 from tlc_hf import CompressionRecipe, push_compressed_to_hub, run_recipe
-from tlc_hf.data import load_corpus
 from tlc_hf.training.arguments import BudgetSeq2SeqTrainingArguments
 from tlc_hf.workflows.train import TrainCommandArguments, train
 
@@ -53,8 +52,8 @@ def main():
         return
     recipe = CompressionRecipe.load(example.recipe) if example.recipe else CompressionRecipe.from_dict(TINY_RECIPE)
     compressed = os.path.join(args.output_dir, "compressed")
-    corpus = load_corpus(example.dataset, example.dataset_config)
-    report = run_recipe(recipe, args.output_dir, compressed, task="classification", corpus=corpus, overwrite=True)
+    # the recipe fine-tunes and evaluates on the data recorded in the trained model (its own split)
+    report = run_recipe(recipe, args.output_dir, compressed, task="classification", overwrite=True)
     print(
         f"accuracy {report['compressed']['metrics']['accuracy']:.3f}, {report['compressed']['size_mb']:.2f} MB "
         f"(baseline {report['baseline']['metrics']['accuracy']:.3f}, {report['baseline']['size_mb']:.2f} MB)"

@@ -31,6 +31,7 @@ _LAZY = {
     "CompressionRecipe": "tlc_hf.compression.recipe",
     "run_recipe": "tlc_hf.workflows.recipe",
     "load_corpus": "tlc_hf.data.corpus",
+    "DataIdentity": "tlc_hf.data.identity",
     "prune_magnitude_": "tlc_hf.compression.magnitude",
     "MagnitudePruningConfig": "tlc_hf.compression.magnitude",
     "MagnitudePruningCallback": "tlc_hf.compression.magnitude",

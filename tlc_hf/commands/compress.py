@@ -27,7 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--task", choices=("mlm", "classification", "seq2seq"), default=None)
     parser.add_argument("--teacher", default=None, help="recipe with distillation: the fine-tuned teacher's folder")
-    parser.add_argument("--max_examples", type=int, default=None, help="recipe: use a subset of the corpus")
+    parser.add_argument(
+        "--max_examples", type=int, default=None, help="recipe, with no data recorded in the model: a subset"
+    )
+    from ..data.identity import add_data_arguments
+
+    add_data_arguments(parser)
 
 
 def run(args: argparse.Namespace, rest: list[str]) -> int:
@@ -39,6 +44,7 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
 
     if args.recipe:
         from ..compression.recipe import CompressionRecipe
+        from ..data.identity import data_from_arguments
         from ..workflows.recipe import run_recipe
 
         recipe = CompressionRecipe.load(args.recipe)
@@ -48,6 +54,7 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
             args.output_dir,
             task=args.task,
             teacher_dir=args.teacher,
+            data=data_from_arguments(args),
             max_examples=args.max_examples,
             overwrite=args.overwrite,
         )

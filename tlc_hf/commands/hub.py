@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..data.identity import add_data_arguments, data_from_arguments
+
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_dir", help="a folder (or Hub id) written by save_compressed / save_pretrained")
     parser.add_argument("--task", choices=("mlm", "classification", "seq2seq"), default=None)
-    parser.add_argument("--dataset", default=None, help="Hub dataset or local folder; default: embedded corpus")
-    parser.add_argument("--dataset_config", default=None)
+    add_data_arguments(parser)
     parser.add_argument("--split", default="test")
     parser.add_argument("--max_examples", type=int, default=512)
     parser.add_argument("--metric", action="append", default=[], help="an `evaluate` metric name or script path")
@@ -20,14 +21,18 @@ def run_evaluate(args: argparse.Namespace, rest: list[str]) -> int:
     from transformers import AutoTokenizer
 
     from ..compression.loading import load_compressed
-    from ..data import load_corpus
     from ..evaluation.evaluate_model import evaluate_model
 
     model = load_compressed(args.model_dir)
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
-    corpus = load_corpus(args.dataset, args.dataset_config) if args.dataset else None
     result = evaluate_model(
-        model, tokenizer, args.task, corpus, split=args.split, max_examples=args.max_examples, metrics=args.metric
+        model,
+        tokenizer,
+        args.task,
+        data=data_from_arguments(args),
+        split=args.split,
+        max_examples=args.max_examples,
+        metrics=args.metric,
     )
     print(json.dumps(result, indent=2))
     return 0
@@ -68,6 +73,7 @@ def add_card_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", choices=("mlm", "classification", "seq2seq"), default=None)
     parser.add_argument("--repo_id", default=None, help="the Hub id the card's snippet loads from")
     parser.add_argument("--base_model", default=None)
+    add_data_arguments(parser)
     parser.add_argument("--max_examples", type=int, default=512)
     parser.add_argument("--runs", type=int, default=10)
 
@@ -81,7 +87,7 @@ def run_card(args: argparse.Namespace, rest: list[str]) -> int:
         args.baseline,
         task=args.task,
         base_model=args.base_model,
-        dataset="movie-reviews",
+        data=data_from_arguments(args),
         max_examples=args.max_examples,
         runs=args.runs,
     )

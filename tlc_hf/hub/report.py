@@ -37,6 +37,8 @@ class CompressionReport:
     task: str | None = None
     base_model: str | None = None
     dataset: str | None = None
+    data: dict | None = None  # the DataIdentity evaluated on (train/test split of the model's own data)
+    data_note: str | None = None  # where that data came from, in words
     compressed: ModelMeasurement = field(default_factory=ModelMeasurement)
     baseline: ModelMeasurement | None = None
     methods: list = field(default_factory=list)
@@ -148,14 +150,25 @@ def build_report(
     task: str | None = None,
     corpus=None,
     dataset: str | None = None,
+    data=None,
     base_model: str | None = None,
     **measure_kwargs,
 ) -> CompressionReport:
-    """Measure `model_dir` (and `baseline_dir`) and collect the recipe and budget from the folder."""
+    """Measure `model_dir` (and `baseline_dir`, on the same examples) and collect the recipe and budget.
+
+    The data: `corpus` if given (name it with `dataset`), else `data` (a `DataIdentity`), else the data
+    recorded in the model's config at training time; the report says which (`data`, `data_note`).
+    """
     from transformers import AutoConfig
 
     from ..compression.record import compression_record
+    from ..data.identity import resolve_data
 
+    identity = data
+    note = "a corpus given by the caller" if data is None else f"the model's data, {data.describe()}"
+    if corpus is None and measure_kwargs.get("evaluate", True):
+        identity, note = resolve_data(AutoConfig.from_pretrained(model_dir), data)
+        corpus = identity.load()
     compressed, settings = measure_model(model_dir, task=task, corpus=corpus, **measure_kwargs)
     baseline = measure_model(baseline_dir, task=task, corpus=corpus, **measure_kwargs)[0] if baseline_dir else None
     compression = compression_record(AutoConfig.from_pretrained(model_dir))
@@ -170,7 +183,9 @@ def build_report(
         model_name=os.path.basename(os.path.normpath(model_dir)),
         task=task or _task_of(config),
         base_model=base_model or (str(baseline_dir) if baseline_dir else None),
-        dataset=dataset,
+        dataset=dataset or (identity.name if identity else None),
+        data=identity.to_dict() if identity else None,
+        data_note=note,
         compressed=compressed,
         baseline=baseline,
         methods=methods,

