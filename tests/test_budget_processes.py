@@ -56,9 +56,9 @@ def test_sigterm_leaves_a_checkpoint_and_resume_spends_only_the_rest(tmp_path):
     second = _result(out)
     remaining = budget - first["elapsed_s"]
     assert not second["preempted"] and second["global_step"] > first["global_step"]
-    assert second["elapsed_s"] >= budget
-    # the resumed train() ran for what was left of the budget (plus at most a step or two), not a new budget
-    assert remaining - 0.05 <= second["train_call_s"] <= remaining + 1.0, (remaining, second["train_call_s"])
+    assert budget - 1.0 <= second["elapsed_s"] <= budget * 1.03
+    # the resumed train() ran for what was left of the budget (less a step or two), not a new budget
+    assert remaining - 1.0 <= second["train_call_s"] <= remaining + 0.5, (remaining, second["train_call_s"])
 
 
 def test_two_ranks_stop_on_the_same_step_with_the_same_lr(tmp_path):
@@ -83,4 +83,6 @@ def test_two_ranks_stop_on_the_same_step_with_the_same_lr(tmp_path):
     assert rank0["steps"] == rank1["steps"]  # the same LR and progress at every step
     assert rank0["final_lr"] == rank1["final_lr"]
     assert rank0["weights_sum"] == pytest.approx(rank1["weights_sum"], rel=0, abs=1e-9)
-    assert rank0["elapsed_s"] == rank1["elapsed_s"] >= 3.0
+    # deadline mode: both ranks keep the slowest rank's step estimate (the reserve travels with the clock)
+    assert rank0["elapsed_s"] == rank1["elapsed_s"]
+    assert 2.0 <= rank0["elapsed_s"] <= 3.0 * 1.05

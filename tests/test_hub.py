@@ -243,8 +243,16 @@ def test_evaluate_model_core_metrics_and_a_local_metric_script(tmp_path, small_c
     model = tiny_model(
         "roberta", "classification", vocab_size=len(bpe_tokenizer), pad_token_id=bpe_tokenizer.pad_token_id
     )
+    with pytest.raises(ValueError, match="loading one runs its code: pass trust_metric_code=True"):
+        evaluate_model(model, bpe_tokenizer, corpus=small_corpus, max_examples=40, metrics=[str(script)])
     result = evaluate_model(
-        model, bpe_tokenizer, corpus=small_corpus, max_examples=40, metrics=[str(script)], show_progress=False
+        model,
+        bpe_tokenizer,
+        corpus=small_corpus,
+        max_examples=40,
+        metrics=[str(script)],
+        trust_metric_code=True,
+        show_progress=False,
     )
     assert result["task"] == "classification" and result["examples"] == 40
     assert 0 <= result["accuracy"] <= 1 and 0 <= result["f1"] <= 1

@@ -165,7 +165,8 @@ def test_sweep_on_the_embedded_corpus(tmp_path, small_corpus, bpe_tokenizer):
     assert [r["label"] for r in sweep["runs"]] == ["L1xH32-B8", "L1xH32-B16", "L2xH64-B8", "L2xH64-B16"]
     for run in sweep["runs"]:
         assert run["steps"] > 0 and run["tokens_per_s"] > 0 and run["params"] > 0
-        assert run["curve"][0][0] < 0.5 and run["curve"][-1][0] >= 3.0  # from the start to the budget
+        # from the start to the budget: the deadline keeps the last evaluation within it
+        assert run["curve"][0][0] < 0.5 and 3.0 * 0.6 <= run["curve"][-1][0] <= 3.0 * 1.03
         assert run["final_perplexity"] == run["curve"][-1][1]
         assert run["curve"][-1][1] < run["curve"][0][1]  # it learned something
     assert sweep["runs"][1]["learning_rate"] == pytest.approx(1e-3 * 2**0.5)

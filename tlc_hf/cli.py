@@ -113,8 +113,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return args._run(args, rest)
-    except (ValueError, TypeError, OSError, ImportError) as err:
-        print(f"tlc-hf {args.command}: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # the one error boundary: one line, the traceback only on request
+        if args.debug or os.environ.get("TLC_HF_DEBUG"):
+            raise
+        from .errors import explain
+
+        print(f"tlc-hf {args.command}: error: {explain(err)} (--debug shows the traceback)", file=sys.stderr)
         return 1
 
 

@@ -15,6 +15,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--max_examples", type=int, default=512)
     parser.add_argument("--metric", action="append", default=[], help="an `evaluate` metric name or script path")
+    parser.add_argument(
+        "--trust_metric_code", action="store_true", help="allow --metric scripts to run (they are Python code)"
+    )
 
 
 def run_evaluate(args: argparse.Namespace, rest: list[str]) -> int:
@@ -23,6 +26,10 @@ def run_evaluate(args: argparse.Namespace, rest: list[str]) -> int:
     from ..compression.loading import load_compressed
     from ..evaluation.evaluate_model import evaluate_model
 
+    if args.max_examples < 1:
+        raise ValueError(f"--max_examples {args.max_examples}: give a positive number of test examples")
+    if args.metric and not args.trust_metric_code:
+        raise ValueError(f"--metric {' '.join(args.metric)} runs metric scripts: add --trust_metric_code to allow it")
     model = load_compressed(args.model_dir)
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
     result = evaluate_model(
@@ -33,6 +40,7 @@ def run_evaluate(args: argparse.Namespace, rest: list[str]) -> int:
         split=args.split,
         max_examples=args.max_examples,
         metrics=args.metric,
+        trust_metric_code=args.trust_metric_code,
     )
     print(json.dumps(result, indent=2))
     return 0
@@ -53,8 +61,11 @@ def run_bench(args: argparse.Namespace, rest: list[str]) -> int:
     from ..compression.loading import load_compressed
     from ..evaluation.bench import benchmark_model
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = check_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = load_compressed(args.model_dir, device=device)
+    limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+    if limit is not None and not getattr(model.config, "is_encoder_decoder", False) and args.seq_len > limit:
+        raise ValueError(f"--seq_len {args.seq_len} is longer than the model's max_position_embeddings ({limit})")
     result = benchmark_model(
         model,
         batch_size=args.batch_size,
@@ -65,6 +76,26 @@ def run_bench(args: argparse.Namespace, rest: list[str]) -> int:
     )
     print(json.dumps(result, indent=2))
     return 0
+
+
+DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
+
+
+def check_device(device: str) -> str:
+    """`device` if this torch can use it; a one-line error naming the allowed ones otherwise."""
+    import torch
+
+    kind = device.split(":", 1)[0]
+    if kind not in DEVICE_TYPES:
+        raise ValueError(f"--device {device!r} is not a device; choose one of {DEVICE_TYPES} (e.g. cuda:0)")
+    available = {"cpu": True, "cuda": torch.cuda.is_available()}
+    available["mps"] = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    available["xpu"] = hasattr(torch, "xpu") and torch.xpu.is_available()
+    if not available[kind]:
+        raise ValueError(
+            f"--device {device!r}: this torch ({torch.__version__}) has no {kind} device; use --device cpu"
+        )
+    return device
 
 
 def add_card_arguments(parser: argparse.ArgumentParser) -> None:

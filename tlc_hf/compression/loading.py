@@ -136,6 +136,7 @@ def _with_adapter(model, directory: str):
 def _local_directory(name_or_path, revision, token) -> str:
     if os.path.isdir(name_or_path):
         return str(name_or_path)
+    check_model_location(name_or_path)
     from huggingface_hub import snapshot_download
 
     return snapshot_download(repo_id=str(name_or_path), revision=revision, token=token)
@@ -148,3 +149,15 @@ def _model_class(config) -> type[PreTrainedModel]:
         if isinstance(model_class, type) and issubclass(model_class, PreTrainedModel):
             return model_class
     raise ValueError(f"config.architectures={names!r} names no transformers model class; remote code is not loaded")
+
+
+def check_model_location(name_or_path) -> None:
+    """A model location is an existing folder or a Hub id ("org/name"); say which it is not."""
+    name = str(name_or_path)
+    if os.path.isdir(name):
+        return
+    if os.path.exists(name):
+        raise NotADirectoryError(f"model location {name!r} is a file; give the model's folder (with config.json)")
+    looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
+    if looks_local or not name:
+        raise FileNotFoundError(f"model folder {name!r} does not exist (and it is not a Hub id like 'org/name')")

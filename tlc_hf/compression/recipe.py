@@ -154,8 +154,26 @@ class CompressionRecipe:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CompressionRecipe:
+        """Read a recipe file (JSON if it ends in .json, else YAML: safe loading only, no Python tags).
+        Errors name the file (and the line, for syntax errors)."""
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"recipe {str(path)!r} is not a file")
         text = Path(path).read_text()
-        return cls.from_json(text) if str(path).endswith(".json") else cls.from_yaml(text)
+        try:
+            data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(
+                f"recipe {str(path)!r} is not valid JSON: line {err.lineno} column {err.colno}: {err.msg}"
+            ) from err
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise ValueError(f"recipe {str(path)!r} is not valid YAML{where}: {problem}") from err
+        try:
+            return cls.from_dict(data)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"recipe {str(path)!r}: {err}") from err
 
     def save(self, path: str | os.PathLike) -> None:
         with open(path, "w") as f:

@@ -33,7 +33,14 @@ def find_targets(
             f"model_type={model_type!r} has no built-in target rule; supported: {SUPPORTED_MODEL_TYPES}. "
             "Pass target_modules='<regex over module names>' to choose modules yourself."
         )
-    pattern = re.compile(target_modules) if target_modules is not None else None
+    pattern = None
+    if target_modules is not None:
+        try:
+            pattern = re.compile(target_modules)
+        except (re.error, TypeError) as err:
+            raise ValueError(
+                f"target_modules={target_modules!r} is not a valid regular expression over module names ({err})"
+            ) from err
     targets = {}
     for name, module in model.named_modules():
         if pattern is not None:

@@ -62,7 +62,7 @@ def _quantized_bits(model) -> int | None:
 
     records = [r for r in compression_history(model) if r.get("method") == "quantization"]
     real = [r for r in records if r.get("backend") not in (None, "simulated")]
-    return real[-1]["bits"] if real else None
+    return real[-1].get("bits", 8) if real else None
 
 
 def _inputs(model: PreTrainedModel, batch_size: int, seq_len: int, seed: int) -> dict:

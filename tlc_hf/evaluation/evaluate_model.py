@@ -43,6 +43,7 @@ def evaluate_model(
     block_size: int = 128,
     max_length: int = 128,
     metrics: tuple[str, ...] | list[str] = (),
+    trust_metric_code: bool = False,
     seed: int = 0,
     show_progress: bool = True,
 ) -> dict:
@@ -56,16 +57,30 @@ def evaluate_model(
     Core metrics need no network: `perplexity` (exp of the mean masked-token cross-entropy, fixed seeded
     mask) for MLM; `accuracy` and `f1` for classification; `bleu` (sacrebleu) and `exact_match` for
     seq2seq. `metrics` adds `evaluate` metrics by name or local script path, computed on predictions and
-    references (classification labels, or generated / reference texts).
+    references (classification labels, or generated / reference texts); a metric is a script that runs
+    when loaded, so it needs `trust_metric_code=True`.
     """
     from transformers.utils import logging as hf_logging
 
     from ..data.identity import resolve_data
     from ..data.task_data import build_task_data
 
+    if metrics and not trust_metric_code:
+        raise ValueError(
+            f"metrics {list(metrics)} are `evaluate` metric scripts, and loading one runs its code: pass "
+            "trust_metric_code=True (--trust_metric_code) if you trust them"
+        )
+
     task = task or infer_task(model)
     if task not in TASKS:
         raise ValueError(f"task={task!r} is not known; choose one of {TASKS}")
+    if (task == "seq2seq") != bool(getattr(model.config, "is_encoder_decoder", False)):
+        raise ValueError(
+            f"task={task!r} does not fit {(model.config.architectures or [type(model).__name__])[0]}: "
+            f"this model's task is {infer_task(model)!r}"
+        )
+    if max_examples is not None and (not isinstance(max_examples, int) or max_examples < 1):
+        raise ValueError(f"max_examples={max_examples!r} must be a positive int (or None for the whole split)")
     if corpus is None:
         identity, note = resolve_data(model, data)
         corpus, used = identity.load(), identity.to_dict()

@@ -43,7 +43,9 @@ class TrainCommandArguments:
     max_examples: int | None = field(default=None, metadata={"help": "Use a stratified subset of this many examples."})
     split_seed: int = field(
         default=0,
-        metadata={"help": "Seeds the train/validation/test split (not the training seed: --seed); recorded in the model."},
+        metadata={
+            "help": "Seeds the train/validation/test split (not the training seed: --seed); recorded in the model."
+        },
     )
     max_eval_examples: int | None = field(default=512, metadata={"help": "Evaluate on at most this many examples."})
     tokenizer: str | None = field(

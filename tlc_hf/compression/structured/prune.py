@@ -260,11 +260,18 @@ def restore_layout_(model: nn.Module, layout: dict) -> None:
             set_module(root, path, new)
     for path, kept in layout.get("t5_kept_heads", {}).items():
         module = _find(root, path)
+        if module is not None and not hasattr(module, "key_value_proj_dim"):
+            raise ValueError(f"layout path {path!r} is a {type(module).__name__}, not a T5 attention layer")
         if module is not None and getattr(module, "kept_head_indices", None) != kept:
             make_pruned_t5_attention(module, kept, layout["original_heads"][path])
 
 
 def _find(root: nn.Module, path: str) -> nn.Module | None:
+    """The submodule at `path` (a dotted path of module names only), or None where the model has none."""
+    if not isinstance(path, str) or not all(
+        part.isidentifier() and not part.startswith("_") or part.isdigit() for part in path.split(".")
+    ):
+        raise ValueError(f"layout path {path!r} is not a module path (names and layer numbers only)")
     try:
         return root.get_submodule(path)
     except AttributeError:

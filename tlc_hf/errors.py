@@ -1,0 +1,28 @@
+"""One line for every failure the CLI reports: library exceptions translated into what was wrong and where."""
+
+from __future__ import annotations
+
+import json
+import re
+
+
+def explain(err: BaseException) -> str:
+    """A one-line message for `err` that names the bad value (no traceback; `--debug` shows it)."""
+    name = type(err).__name__
+    if name == "SafetensorError" or "safetensors_rust" in type(err).__module__:
+        return f"a weights file is not readable safetensors ({err}); re-save it with save_pretrained"
+    if isinstance(err, json.JSONDecodeError):
+        return f"not valid JSON at line {err.lineno} column {err.colno}: {err.msg}"
+    if isinstance(err, re.error):
+        return f"{err.pattern!r} is not a valid regular expression: {err.msg} at position {err.pos}"
+    if name.endswith("YAMLError") or name in ("ScannerError", "ParserError", "ConstructorError"):
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        return f"not valid YAML{where}: {getattr(err, 'problem', None) or err}"
+    if isinstance(err, KeyError):
+        return f"missing field {err.args[0]!r}" if err.args else "a required field is missing"
+    if isinstance(err, FileNotFoundError) and err.filename:
+        return f"{err.filename} does not exist"
+    if isinstance(err, (ValueError, TypeError, OSError, ImportError, RuntimeError)):
+        return " ".join(str(err).split()) or name
+    return f"{name}: {' '.join(str(err).split())}"
