@@ -41,6 +41,8 @@ _LAZY = {
     "register_method": "tlc_hf.compression.base",
     "DropHeadConfig": "tlc_hf.compression.drophead",
     "prune_structured_": "tlc_hf.compression.structured",
+    "prune_vocabulary_": "tlc_hf.compression.vocabulary",
+    "VocabularyConfig": "tlc_hf.compression.vocabulary",
     "StructuredPruningConfig": "tlc_hf.compression.structured",
     "StructuredPruningCallback": "tlc_hf.compression.structured",
     "MovementPruningConfig": "tlc_hf.compression.movement",

@@ -75,12 +75,16 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     model = load_compressed(args.model_dir)
     from transformers import AutoTokenizer
 
+    from ..data.identity import data_from_arguments, resolve_data
+
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
+    data, _ = resolve_data(model, data_from_arguments(args))  # loaded only by a method that needs data
+    context = {"tokenizer": tokenizer, "data": data}
     before = parameter_counts(model)
     for method, config in steps:
-        model = method.apply(model, config, {"tokenizer": tokenizer})
+        model = method.apply(model, config, context)
         print(f"{method.name}: {method.describe(config.to_dict()) if method.describe else 'applied'}")
-    save_compressed(model, args.output_dir, tokenizer, storage=args.storage, overwrite=args.overwrite)
+    save_compressed(model, args.output_dir, context["tokenizer"], storage=args.storage, overwrite=args.overwrite)
     print(json.dumps({"params_before": before.get("params_total"), **parameter_counts(model)}, indent=2))
     print(f"Wrote {args.output_dir}; load it with from_pretrained after `import tlc_hf`, or tlc_hf.load_compressed")
     return 0

@@ -42,6 +42,8 @@ _LAZY = {
     "SUPPORTED_MODEL_TYPES": ".targets",
     "find_targets": ".targets",
     "DistillationConfig": ".distillation",
+    "VocabularyConfig": ".vocabulary",
+    "prune_vocabulary_": ".vocabulary",
 }
 
 __all__ = sorted(_LAZY)

@@ -35,6 +35,7 @@ _METHOD_MODULES = (
     "tlc_hf.compression.drophead",
     "tlc_hf.compression.distillation",
     "tlc_hf.compression.lora",
+    "tlc_hf.compression.vocabulary",
 )
 
 

@@ -27,7 +27,7 @@ def infer_task(model: PreTrainedModel) -> str:
         return "mlm"
     if name.endswith("ForSequenceClassification"):
         return "classification"
-    raise ValueError(f"cannot tell the task of {name}; pass task= one of {TASKS}")
+    raise ValueError(f"cannot tell the task of {name}; give --task (task=) one of {TASKS}")
 
 
 def evaluate_model(

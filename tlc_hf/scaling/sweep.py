@@ -232,7 +232,9 @@ def _train_one(run: SweepRun, config, data, run_dir: str, progress, run_args: di
         trainer.save_model(run_dir)  # model, config and tokenizer, for fine-tuning afterwards
     with open(log_path) as f:
         records = [json.loads(line) for line in f]
-    curve = [[r["elapsed_s"], r["metrics"]["eval_perplexity"]] for r in records if "eval_perplexity" in r.get("metrics", {})]
+    curve = [
+        [r["elapsed_s"], r["metrics"]["eval_perplexity"]] for r in records if "eval_perplexity" in r.get("metrics", {})
+    ]
     parts = param_breakdown(model)
     elapsed = trainer.budget_callback.elapsed_s
     tokens = trainer.state.global_step * run.batch_size * block_size

@@ -103,6 +103,7 @@ def run_recipe(
     try:
         for config, step in steps:
             model = step(model, config, context)
+        tokenizer = context["tokenizer"]  # a method may change it (vocabulary trimming)
         adapter = None
         if recipe.lora is not None:
             model, adapter = _lora_recovery(recipe.lora, model, tokenizer, task, corpus, seed)
