@@ -240,8 +240,11 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
             self.preempted = True
 
     def _reserve(self, args) -> float:
+        """Seconds to keep: one more step, the final evaluation and save, and a margin for the end of
+        train() itself (logging, callbacks, timer jitter): another step, at most 2% of the budget."""
         final_eval = args.eval_strategy != "no" and self.count_evaluation
-        return self.estimates.reserve(final_eval=final_eval, final_save=args.save_strategy != "no")
+        margin = min(self.estimates.step_s, 0.02 * self.budget_s)
+        return self.estimates.reserve(final_eval=final_eval, final_save=args.save_strategy != "no") + margin
 
     def _observe_step(self) -> None:
         now = clock_module.monotonic()
