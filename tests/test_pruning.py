@@ -177,6 +177,7 @@ def test_gradual_pruning_follows_the_time_budget(tmp_path, monkeypatch):
     args = BudgetTrainingArguments(
         output_dir=str(tmp_path / "out"),
         time_budget="20s",
+        time_deadline=False,  # exactly 20 one-second steps
         per_device_train_batch_size=8,
         report_to="none",
         disable_tqdm=True,
