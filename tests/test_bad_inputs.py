@@ -27,6 +27,7 @@ def folders(tmp_path_factory, small_corpus):
     (root / "version.yaml").write_text("version: one\nmethods: []\n")
     (root / "mapping.yaml").write_text("methods: {method: magnitude}\n")
     (root / "bad.json").write_text('{"methods": [}')
+    (root / "kd.yaml").write_text("distillation: 0.5\nbudget: 1m\n")
     (root / "a_file").write_text("x")
     return root
 
@@ -63,6 +64,51 @@ CASES = [
     ),
     (["bench", "{root}/good", "--device", "quantum"], "--device 'quantum' is not a device; choose one of"),
     (["bench", "{root}/good", "--device", "cuda"], "has no cuda device; use --device cpu"),
+    (
+        ["compress", "{root}/good", "--output_dir", "{root}/o7", "--recipe", "{root}/version.yaml"],
+        "version='one' must be an integer",
+    ),
+    (
+        ["compress", "{root}/good", "--output_dir", "{root}/o8", "--recipe", "{root}/mapping.yaml"],
+        "must be a list of mappings",
+    ),
+    (
+        ["compress", "{root}/good", "--output_dir", "{root}/o9", "--recipe", "{root}/kd.yaml"],
+        "distillation=0.5 must be a mapping",
+    ),
+    (["train", "--config", "nosuch-config", "--output_dir", "{root}/t1"], "config 'nosuch-config' is not a tiny name"),
+    (["params", "nosuch-config"], "config 'nosuch-config' is not a tiny name"),
+    (
+        ["train", "--model_name_or_path", "./nope", "--task", "classification", "--output_dir", "{root}/t2"],
+        "model folder './nope' does not exist",
+    ),
+    (
+        ["train", "--config", "bert-tiny", "--time_budget", "-5s", "--output_dir", "{root}/t3"],
+        "--time_budget -5s: a duration must be positive",
+    ),
+    (
+        ["train", "--config", "bert-tiny", "--time_budget", "5s", "--output_dir", "{root}/a_file"],
+        "is a file; give a folder",
+    ),
+    (["train", "--config", "bert-tiny", "--time_budget", "5s", "--output_dir", ""], "--output_dir is empty"),
+    (
+        ["train", "--config", "bert-tiny", "--time_budget", "5s", "--output_dir", "{root}/good"],
+        "is not empty; pass --overwrite_output_dir",
+    ),
+    (
+        [
+            "train",
+            "--config",
+            "bert-tiny",
+            "--time_budget",
+            "5s",
+            "--per_device_train_batch_size",
+            "-3",
+            "--output_dir",
+            "{root}/t4",
+        ],
+        "--per_device_train_batch_size -3: give a positive batch size",
+    ),
 ]
 
 

@@ -46,7 +46,19 @@ def resolve_config(name: str | os.PathLike | PretrainedConfig, **overrides) -> P
             raise ValueError(f"config file {name} has no 'model_type'; it is not a transformers config")
         config = _config_from_dict(data)
     else:
-        config = AutoConfig.from_pretrained(str(name))
+        from .compression.loading import check_model_location
+
+        check_model_location(name)
+        try:
+            config = AutoConfig.from_pretrained(str(name))
+        except OSError as err:
+            from .scaling.configs import SHIPPED_CONFIGS
+
+            raise ValueError(
+                f"config {str(name)!r} is not a tiny name {list(TINY_CONFIG_NAMES)}, not a shipped config "
+                f"{list(SHIPPED_CONFIGS)}, not a config.json or a model folder, and could not be fetched from "
+                "the Hub (offline, or no such repo)"
+            ) from err
     for key, value in overrides.items():
         setattr(config, key, value)
     return config

@@ -19,6 +19,15 @@ logger = logging.getLogger(__name__)
 
 RECIPE_VERSION = 1
 _RECIPE_KEYS = ("version", "methods", "distillation", "budget", "training", "name", "lora")
+_RECIPE_TYPES = (  # (key, allowed types, in words)
+    ("version", int, f"an integer (this tlc_hf reads version {RECIPE_VERSION})"),
+    ("methods", list, "a list of mappings, each with a 'method' key"),
+    ("distillation", dict, "a mapping of DistillationConfig fields, e.g. {alpha: 0.5}"),
+    ("lora", dict, "a mapping of LoraRecoveryConfig fields, e.g. {r: 8}"),
+    ("budget", (str, int, float), 'a duration, e.g. "2m"'),
+    ("training", dict, "a mapping of TrainingArguments fields"),
+    ("name", str, "a string"),
+)
 
 
 @dataclass
@@ -121,6 +130,9 @@ class CompressionRecipe:
         unknown = sorted(set(data) - set(_RECIPE_KEYS))
         if unknown:
             raise ValueError(f"recipe fields {unknown} are not known; allowed: {list(_RECIPE_KEYS)}")
+        for key, types, what in _RECIPE_TYPES:
+            if data.get(key) is not None and not isinstance(data[key], types) or isinstance(data.get(key), bool):
+                raise ValueError(f"recipe field {key}={data[key]!r} must be {what}")
         methods = [_method(entry, i) for i, entry in enumerate(data.get("methods") or [])]
         distillation = data.get("distillation")
         if distillation is not None:

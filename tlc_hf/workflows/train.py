@@ -41,6 +41,9 @@ class TrainCommandArguments:
     label_column: str | None = field(default=None, metadata={"help": "Label column when not auto-detected."})
     source: str = field(default="both", metadata={"help": "Embedded corpus: imdb, rotten_tomatoes or both."})
     max_examples: int | None = field(default=None, metadata={"help": "Use a stratified subset of this many examples."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Train into a non-empty --output_dir (otherwise refused)."}
+    )
     split_seed: int = field(
         default=0,
         metadata={
