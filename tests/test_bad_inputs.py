@@ -130,3 +130,16 @@ def test_bad_input_is_one_clear_line(folders, capsys, argv, fragment):
 def test_debug_shows_the_traceback(folders):
     with pytest.raises(ValueError, match="--max_examples 0"):
         main(["--debug", "evaluate", str(folders / "good"), "--max_examples", "0"])
+
+
+def test_api_bad_inputs_are_clear(tmp_path):
+    from tlc_hf import load_corpus, param_breakdown, train_tokenizer
+
+    with pytest.raises(TypeError, match="source=42 must be a model, a config, or a name"):
+        param_breakdown(42)
+    with pytest.raises(ValueError, match="the corpus is empty"):
+        train_tokenizer("wordpiece", 300, [])
+    empty = tmp_path / "empty.csv"
+    empty.write_text("text,label\n")
+    with pytest.raises(ValueError, match="has no rows"):
+        load_corpus(str(empty))

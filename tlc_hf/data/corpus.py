@@ -123,7 +123,18 @@ def _load_external(name: str, config: str | None) -> dict[str, Dataset]:
     if os.path.isdir(name) and os.path.exists(os.path.join(name, "dataset_dict.json")):
         loaded = load_from_disk(name)
     else:
-        loaded = load_dataset(name, config)
+        try:
+            builder = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}.get(
+                os.path.splitext(name)[1].lower()
+            )
+            if os.path.isfile(name) and builder is not None:  # one local data file
+                loaded = load_dataset(builder, data_files=name)
+            else:
+                loaded = load_dataset(name, config)
+        except ValueError as err:
+            if "corresponds to no data" in str(err):
+                raise ValueError(f"dataset {name!r} has no rows (an empty file?)") from err
+            raise
     if isinstance(loaded, Dataset):
         loaded = DatasetDict(train=loaded)
     splits = {}

@@ -68,6 +68,8 @@ def train_tokenizer(
         raise TypeError(f"corpus options {sorted(corpus_kwargs)} apply only when corpus is None")
     if isinstance(corpus, DatasetDict):
         corpus = corpus["train"]
+    if isinstance(corpus, (list, tuple, Dataset)) and len(corpus) == 0:
+        raise ValueError("the corpus is empty: a tokenizer needs texts to learn its vocabulary from")
 
     if isinstance(corpus, Dataset) and max_texts is not None and max_texts < len(corpus):
         corpus = corpus.select(range(max_texts))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 from transformers import AutoModel, AutoModelForSeq2SeqLM, PretrainedConfig, PreTrainedModel
 
@@ -49,6 +51,11 @@ def param_breakdown(source: str | PretrainedConfig | PreTrainedModel) -> dict:
     to `other` and said in `notes`.
     """
     notes = []
+    if not isinstance(source, (str, os.PathLike, PretrainedConfig, torch.nn.Module)):
+        raise TypeError(
+            f"source={source!r} must be a model, a config, or a name / path (e.g. 'roberta-base'); "
+            f"got {type(source).__name__}"
+        )
     if isinstance(source, torch.nn.Module):
         counts = count_parts(source)
         config = getattr(source, "config", None)
