@@ -27,6 +27,39 @@ def cache_key(**parts) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(final_path: str | os.PathLike) -> list[str]:
+    """Remove the temporary folders that killed runs left beside `final_path` (`.<name>.tmp-<pid>-*`,
+    `.<name>.old-<pid>`) whose process is gone; returns what was removed."""
+    final_path = Path(final_path)
+    removed = []
+    if not final_path.parent.is_dir():
+        return removed
+    for entry in final_path.parent.iterdir():
+        for marker in (f".{final_path.name}.tmp-", f".{final_path.name}.old-"):
+            if entry.name.startswith(marker):
+                pid = entry.name[len(marker) :].split("-", 1)[0]
+                if pid.isdigit() and not _alive(int(pid)):
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed.append(str(entry))
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_directory(final_path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside `final_path`; rename it into place only if the block succeeds.
@@ -34,10 +67,14 @@ def atomic_directory(final_path: str | os.PathLike, overwrite: bool = False) -> 
     A failure leaves nothing at `final_path` (or the previous content untouched), never a half-written folder.
     """
     final_path = Path(final_path)
+    if final_path.exists() and not final_path.is_dir():
+        raise NotADirectoryError(f"{final_path} is a file; give a folder to write into")
     if final_path.exists() and not overwrite and any(final_path.iterdir()):
         raise FileExistsError(f"{final_path} exists and is not empty; pass overwrite=True to replace it")
     final_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final_path.name}.tmp-", dir=final_path.parent))
+    remove_stale_temporaries(final_path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final_path.name}.tmp-{os.getpid()}-", dir=final_path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the result follows the user's umask
     try:
         yield tmp
         if final_path.exists():

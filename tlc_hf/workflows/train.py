@@ -161,7 +161,7 @@ def train(command: TrainCommandArguments, training_args) -> dict:
     metrics.update({k: v for k, v in last_eval.items() if k.startswith("eval_")})
     if budget is not None:
         metrics.update(budget.log_fields())
-    trainer.save_model()
+    save_final_atomically(trainer, training_args.output_dir)
     trainer.log_metrics("all", metrics)
     trainer.save_metrics("all", metrics)
     trainer.save_state()
@@ -179,3 +179,30 @@ def _resume_flag(value):
     if isinstance(value, str) and value.strip().lower() in ("false", "no", "0", ""):
         return None
     return value
+
+
+def save_final_atomically(trainer, output_dir: str) -> None:
+    """`trainer.save_model()` so that a kill at any point leaves the previous state or the complete model:
+    everything is written into a temporary folder first, then moved into `output_dir` with `config.json`
+    last (a folder whose root has no config.json holds no final model)."""
+    import shutil
+    import tempfile
+
+    from ..data.cache import remove_stale_temporaries
+
+    if not trainer.is_world_process_zero():
+        trainer.save_model()  # only the main process writes; the others take part in gathering weights
+        return
+    os.makedirs(output_dir, exist_ok=True)
+    remove_stale_temporaries(os.path.join(output_dir, "final"))
+    tmp = tempfile.mkdtemp(prefix=f".final.tmp-{os.getpid()}-", dir=output_dir)
+    try:
+        trainer.save_model(tmp)
+        names = sorted(os.listdir(tmp), key=lambda name: name == "config.json")  # config.json last
+        for name in names:
+            target = os.path.join(output_dir, name)
+            if os.path.isdir(target) and not os.path.islink(target):
+                shutil.rmtree(target)
+            os.replace(os.path.join(tmp, name), target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
