@@ -77,6 +77,12 @@ CASES = [
         "distillation=0.5 must be a mapping",
     ),
     (["train", "--config", "nosuch-config", "--output_dir", "{root}/t1"], "config 'nosuch-config' is not a tiny name"),
+    (
+        ["sweep", "--sizes", "2x64", "--base", "nosuch-config", "--output_dir", "{root}/s1"],
+        "config 'nosuch-config' is not a tiny name",
+    ),
+    (["compress", "{root}/good", "--output_dir", "", "--prune_magnitude", "0.5"], "the output folder is empty"),
+    (["compress", "{root}/good", "--output_dir", "{root}/a_file", "--prune_magnitude", "0.5"], "is a file"),
     (["params", "nosuch-config"], "config 'nosuch-config' is not a tiny name"),
     (
         ["train", "--model_name_or_path", "./nope", "--task", "classification", "--output_dir", "{root}/t2"],

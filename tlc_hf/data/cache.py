@@ -66,6 +66,8 @@ def atomic_directory(final_path: str | os.PathLike, overwrite: bool = False) -> 
 
     A failure leaves nothing at `final_path` (or the previous content untouched), never a half-written folder.
     """
+    if not str(final_path).strip():
+        raise ValueError("the output folder is empty (''); give the folder to write into")
     final_path = Path(final_path)
     if final_path.exists() and not final_path.is_dir():
         raise NotADirectoryError(f"{final_path} is a file; give a folder to write into")
