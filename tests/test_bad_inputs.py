@@ -36,6 +36,20 @@ CASES = [
     # (argv with {root}, fragment of the one-line error)
     (["evaluate", "{root}/broken"], "not readable safetensors"),
     (["evaluate", "{root}/garbage"], "not readable safetensors"),
+    (
+        [
+            "train",
+            "--model_name_or_path",
+            "{root}/broken",
+            "--task",
+            "classification",
+            "--time_budget",
+            "2s",
+            "--output_dir",
+            "{root}/t9",
+        ],
+        "safetensors",
+    ),
     (["compress", "{root}/broken", "--output_dir", "{root}/o1", "--prune_magnitude", "0.5"], "safetensors"),
     (["evaluate", "{root}/does/not/exist"], "model folder '{root}/does/not/exist' does not exist"),
     (["bench", "./missing-model"], "model folder './missing-model' does not exist"),
