@@ -33,7 +33,15 @@ from tlc_hf import (
 )
 from tlc_hf.compression import DropHeadCallback, MagnitudePruningCallback, OnnxModel, get_method, registered_methods
 from tlc_hf.evaluation.bench import parameter_counts
-from tlc_hf.testing import ENCODER_FAMILIES, SEQ2SEQ_FAMILIES, TINY_FAMILIES, random_batch, tiny_model, toy_dataset
+from tlc_hf.testing import (
+    ENCODER_FAMILIES,
+    SEQ2SEQ_FAMILIES,
+    TINY_FAMILIES,
+    random_batch,
+    tiny_model,
+    toy_dataset,
+    train_tiny,
+)
 
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
@@ -52,23 +60,16 @@ def _auto(model):
 
 def _train(model, family, callbacks, tmp_path, steps=8, save_steps=None):
     labels = "decoder" if family in SEQ2SEQ_FAMILIES else "tokens"
-    args = TrainingArguments(
-        output_dir=str(tmp_path / "train"),
-        max_steps=steps,
-        per_device_train_batch_size=8,
-        learning_rate=3e-3,
-        report_to="none",
-        disable_tqdm=True,
-        use_cpu=True,
-        save_strategy="steps" if save_steps else "no",
-        save_steps=save_steps or 500,
+    saving = dict(save_strategy="steps", save_steps=save_steps) if save_steps else {}
+    return train_tiny(
+        model,
+        toy_dataset(family, labels=labels),
+        tmp_path / "train",
+        callbacks,
+        steps=steps,
         logging_steps=4,
+        **saving,
     )
-    trainer = Trainer(
-        model=model.train(), args=args, train_dataset=toy_dataset(family, labels=labels), callbacks=callbacks
-    )
-    trainer.train()
-    return trainer
 
 
 # ---- every method alone, and the allowed pairs: (name, families, compress(model, family, tmp) -> model) ------
