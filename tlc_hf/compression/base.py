@@ -90,6 +90,11 @@ class CompressionMethod:
     def name(self) -> str:
         return self.config_class.method
 
+    @property
+    def acts_during_training(self) -> bool:
+        """In a recipe that fine-tunes, its callback does the work and nothing runs after training."""
+        return self.callback is not None and self.finalize is None
+
 
 @dataclass(frozen=True)
 class CliOption:

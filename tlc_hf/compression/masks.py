@@ -103,14 +103,19 @@ def restore_masks_from_zeros_(modules: dict[str, nn.Module], buffer: str = MASK_
             set_mask(module, ~zeros, buffer)
 
 
-def resumed_checkpoint(args, state) -> str | None:
-    """The checkpoint a resumed run started from (`output_dir/checkpoint-<step>`), when training resumed."""
+def checkpoint_path(args, state) -> str:
+    """Where the Trainer writes the checkpoint of the current step (`output_dir/checkpoint-<step>`)."""
     import os
 
-    if state.global_step <= 0:
-        return None
-    path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
-    return path if os.path.isdir(path) else None
+    return os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+
+
+def resumed_checkpoint(args, state) -> str | None:
+    """The checkpoint a resumed run started from, when training resumed."""
+    import os
+
+    path = checkpoint_path(args, state)
+    return path if state.global_step > 0 and os.path.isdir(path) else None
 
 
 def measured_record(config, targets: dict[str, nn.Module]) -> dict:

@@ -96,8 +96,7 @@ class CompressionRecipe:
         kind, previous = "float", None
         for config in self.methods:
             method = get_method(config.method)
-            during = trains and method.callback is not None and method.finalize is None
-            if during:
+            if trains and method.acts_during_training:
                 continue  # acts on the float model while it trains
             if kind not in method.accepts:
                 raise ValueError(

@@ -52,19 +52,3 @@ def record_compression(model, config) -> None:
     """Append one method's record (a CompressionConfig or a dict) to `model`'s compression history."""
     entry = config.to_dict() if hasattr(config, "to_dict") else dict(config)
     set_compression_history(model, [*compression_history(model), entry])
-
-
-def replace_last_record(model, method: str, entry: dict) -> None:
-    """Replace the newest record of `method` (or append one): a callback's record follows the model."""
-    history = compression_history(model)
-    for i in range(len(history) - 1, -1, -1):
-        if history[i].get("method") == method:
-            history[i] = dict(entry)
-            break
-    else:
-        history.append(dict(entry))
-    set_compression_history(model, history)
-
-
-def record_extra(model, key: str, default=None):
-    return compression_record(_config(model)).get(key, default)

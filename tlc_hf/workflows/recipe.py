@@ -87,7 +87,7 @@ def run_recipe(
         if recipe.distillation is not None:
             record_compression(model, recipe.distillation)
         steps = [(m, get_method(m.method)) for m in recipe.methods]
-        steps = [(m, s.finalize or (s.apply if s.callback is None else None)) for m, s in steps]
+        steps = [(m, s.finalize or s.apply) for m, s in steps if not s.acts_during_training]
         steps = [(m, step) for m, step in steps if step is not None]
     else:
         steps = []

@@ -8,6 +8,7 @@ from ...logs import add_log_fields
 from ..base import CompressionCallback, ramp_value, record_compression
 from ..masks import (
     apply_masks_,
+    checkpoint_path,
     get_mask,
     lowest_k_masks,
     measured_record,
@@ -58,7 +59,7 @@ class MovementPruningCallback(CompressionCallback):
                     self.scores[name] = score.to(self.scores[name].device)
 
     def on_save(self, args, state, control, **kwargs):
-        checkpoint = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        checkpoint = checkpoint_path(args, state)
         if self.scores and os.path.isdir(checkpoint) and state.is_world_process_zero:
             from safetensors.torch import save_file
 
