@@ -26,6 +26,7 @@ from tlc_hf import (
     StructuredPruningCallback,
     compression_history,
     load_compressed,
+    prune_depth_,
     prune_magnitude_,
     prune_structured_,
     quantize,
@@ -75,6 +76,11 @@ def _train(model, family, callbacks, tmp_path, steps=8, save_steps=None):
 # ---- every method alone, and the allowed pairs: (name, families, compress(model, family, tmp) -> model) ------
 def _structured(model, family, tmp):
     prune_structured_(model, heads=0.5, ffn=0.5)
+    return model
+
+
+def _depth(model, family, tmp):
+    prune_depth_(model, layers=0.5)
     return model
 
 
@@ -150,6 +156,9 @@ def _kd_structured_qat(model, family, tmp):
 ALL, ENC = TINY_FAMILIES, ENCODER_FAMILIES
 CASES = {
     "structured": (ALL, _structured),
+    "depth": (ALL, _depth),
+    "depth+structured+torchao": (ALL, _then(_depth, _structured, _quantized("torchao"))),
+    "depth+structured+onnx": (ENC, _then(_depth, _structured, _quantized("onnxruntime"))),
     "structured-callback": (ALL, _structured_callback),
     "magnitude": (ALL, _magnitude),
     "movement": (ALL, _movement),

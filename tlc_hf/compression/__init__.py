@@ -39,6 +39,8 @@ _LAZY = {
     "StructuredPruningCallback": ".structured",
     "StructuredPruningConfig": ".structured",
     "prune_structured_": ".structured",
+    "DepthPruningConfig": ".depth",
+    "prune_depth_": ".depth",
     "SUPPORTED_MODEL_TYPES": ".targets",
     "find_targets": ".targets",
     "DistillationConfig": ".distillation",

@@ -31,6 +31,7 @@ _METHOD_MODULES = (
     "tlc_hf.compression.magnitude",
     "tlc_hf.compression.movement",
     "tlc_hf.compression.structured",
+    "tlc_hf.compression.depth",
     "tlc_hf.compression.quantization",
     "tlc_hf.compression.drophead",
     "tlc_hf.compression.distillation",
@@ -66,6 +67,8 @@ class CompressionMethod:
             method would get weights it does not accept).
         cli: `CliOption`s for `tlc-hf compress`; `from_cli(namespace) -> config | None` builds the config.
         cli_order: order of one-shot application in `tlc-hf compress` (smaller first).
+        before_training: in a recipe that fine-tunes, `apply` runs before fine-tuning (a structural cut the
+            training then recovers from, e.g. removing layers), not after.
 
     Example:
         ```python
@@ -85,6 +88,7 @@ class CompressionMethod:
     cli: tuple = ()
     from_cli: Callable | None = None
     cli_order: int = 100
+    before_training: bool = False
 
     @property
     def name(self) -> str:
@@ -92,8 +96,9 @@ class CompressionMethod:
 
     @property
     def acts_during_training(self) -> bool:
-        """In a recipe that fine-tunes, its callback does the work and nothing runs after training."""
-        return self.callback is not None and self.finalize is None
+        """In a recipe that fine-tunes, the method works on the float model before (`before_training`) or during
+        fine-tuning (its callback), and nothing of it runs after training."""
+        return self.before_training or (self.callback is not None and self.finalize is None)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,16 @@ def default_layer_map(student_layers: int, teacher_layers: int) -> list[list[int
     return [[i, round(i * teacher_layers / student_layers)] for i in range(1, student_layers + 1)]
 
 
+def _layer_map_for(student, student_layers: int, teacher_layers: int) -> list[list[int]]:
+    """A depth-pruned student's layers map to the teacher layers they were cut from; otherwise by depth."""
+    from ..compression.depth import teacher_layer_of
+
+    origins = teacher_layer_of(student)
+    if origins is not None and len(origins) == student_layers and max(origins) <= teacher_layers:
+        return [[i, t] for i, t in enumerate(origins, start=1)]
+    return default_layer_map(student_layers, teacher_layers)
+
+
 class DistillationTrainerMixin:
     def __init__(self, *args, teacher_model=None, distillation: DistillationConfig | None = None, **kwargs):
         if teacher_model is None:
@@ -50,7 +60,7 @@ class DistillationTrainerMixin:
             student_cfg, teacher_cfg = self.model.config, self.teacher.config
             s_layers = getattr(student_cfg, "num_hidden_layers", None) or student_cfg.num_layers
             t_layers = getattr(teacher_cfg, "num_hidden_layers", None) or teacher_cfg.num_layers
-            self.layer_map = self.distillation.layer_map or default_layer_map(s_layers, t_layers)
+            self.layer_map = self.distillation.layer_map or _layer_map_for(self.model, s_layers, t_layers)
             s_width = getattr(student_cfg, "hidden_size", None) or student_cfg.d_model
             t_width = getattr(teacher_cfg, "hidden_size", None) or teacher_cfg.d_model
             for _ in self.layer_map:

@@ -83,6 +83,10 @@ def run_recipe(
     context = {"tokenizer": tokenizer, "corpus": corpus, "task": task}
 
     if recipe.needs_training:
+        for config in recipe.methods:
+            method = get_method(config.method)
+            if method.before_training:  # a structural cut that fine-tuning then recovers from
+                model = method.apply(model, config, context)
         model = _fine_tune(recipe, model, tokenizer, task, corpus, teacher_dir, seed)
         if recipe.distillation is not None:
             record_compression(model, recipe.distillation)
@@ -126,9 +130,17 @@ def run_recipe(
     from ..hub.card import render_model_card
     from ..hub.report import build_report
 
-    measured = build_report(output_dir, model_dir, task=task, corpus=corpus, data=identity)
+    measured = build_report(output_dir, model_dir, task=task, corpus=corpus, data=identity, targets=recipe.targets)
     measured.save(output_dir)
     render_model_card(measured, output_dir=output_dir)
+    missed = [t for t in measured.targets if t["met"] is False]
+    if missed:  # the model is saved and carded either way; the report says what it did not reach
+        logger.warning(
+            "%s missed %d target(s): %s",
+            output_dir,
+            len(missed),
+            "; ".join(f"{t['target']}: wanted {t['wanted']}, measured {t['measured']}" for t in missed),
+        )
     return measured.to_dict()
 
 
