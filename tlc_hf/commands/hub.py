@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ..data.identity import add_data_arguments, data_from_arguments
 
@@ -53,13 +54,19 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="a reference model folder (e.g. the fp32 fine-tuned model): both are timed interleaved on the same "
+        "inputs and the speedup is printed; a model slower than its baseline is called out",
+    )
 
 
 def run_bench(args: argparse.Namespace, rest: list[str]) -> int:
     import torch
 
     from ..compression.loading import load_compressed
-    from ..evaluation.bench import benchmark_model
+    from ..evaluation.bench import benchmark_model, compare_latency, cpu_description
 
     device = check_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = load_compressed(args.model_dir, device=device)
@@ -74,7 +81,26 @@ def run_bench(args: argparse.Namespace, rest: list[str]) -> int:
         rounds=args.rounds,
         model_dir=args.model_dir,
     )
+    result.update(cpu_description() if device == "cpu" else {})
+    if args.baseline is not None:
+        baseline = load_compressed(args.baseline, device=device)
+        timed = compare_latency(
+            {"baseline": baseline, "model": model},
+            batch_size=args.batch_size,
+            seq_len=args.seq_len,
+            rounds=args.rounds,
+        )
+        result["baseline"] = args.baseline
+        result["baseline_latency_ms"] = timed["baseline"]["latency_ms"]
+        result["speedup_vs_baseline"] = timed["model"]["speedup"]
     print(json.dumps(result, indent=2))
+    if result.get("speedup_vs_baseline", 1.0) < 1.0:
+        print(
+            f"tlc-hf bench: warning: {args.model_dir} is {1 / result['speedup_vs_baseline']:.2f}x slower than "
+            f"{args.baseline} on this machine ({result.get('cpu', device)}); on this CPU serve the baseline, or "
+            "compress with a backend that is faster here (tlc-hf compress --export onnx)",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -128,3 +128,76 @@ def benchmark_model(
     if model_dir is not None:
         result["size_on_disk_mb"] = size_on_disk_mb(model_dir)
     return result
+
+
+_CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "neon", "asimddp")
+
+
+def cpu_description() -> dict:
+    """The CPU model, the instruction-set flags int8 / bf16 kernels depend on, and the threads torch uses:
+    printed with every latency figure, since the same benchmark differs between machines of one kind."""
+    import platform
+
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and model in ("", platform.machine(), platform.processor()):
+                    model = value.strip()
+                elif key.strip() in ("flags", "Features"):
+                    flags = set(value.split())
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cpu_flags": [f for f in _CPU_FLAGS if f in flags],
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def compare_latency(
+    models: dict, *, batch_size: int = 8, seq_len: int = 128, rounds: int = 10, calls: int = 3, seed: int = 0
+) -> dict:
+    """Interleaved forward-pass latency of several models on the same inputs: each round times `calls`
+    calls of every model in turn, so machine noise (other jobs, frequency changes) hits all of them alike.
+
+    Args:
+        models: name -> model (a `PreTrainedModel` or an `OnnxModel`); the first is the reference.
+        rounds, calls: rounds of interleaving, calls averaged per model per round.
+
+    Returns:
+        name -> {"latency_ms": median over rounds, "speedup": reference latency / this latency}.
+
+    Example:
+        ```python
+        compare_latency({"fp32": model, "int8": OnnxModel.from_pretrained("out/int8")})
+        ```
+    """
+    if not models:
+        raise ValueError("compare_latency needs at least one model")
+    for name, value in (("batch_size", batch_size), ("seq_len", seq_len), ("rounds", rounds), ("calls", calls)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r} must be a positive int")
+    first = next(iter(models.values()))
+    inputs = {k: v.cpu() for k, v in _inputs(first, batch_size, seq_len, seed).items()}
+    feeds = {}
+    for name, model in models.items():
+        model.eval()
+        device = next(model.parameters()).device if hasattr(model, "parameters") else torch.device("cpu")
+        feeds[name] = {k: v.to(device) for k, v in inputs.items()}
+    times = {name: [] for name in models}
+    with torch.inference_mode():
+        for name, model in models.items():  # warm-up: one-time packing, allocator growth
+            model(**feeds[name])
+            model(**feeds[name])
+        for _ in range(rounds):
+            for name, model in models.items():
+                start = time.perf_counter()
+                for _ in range(calls):
+                    model(**feeds[name])
+                times[name].append((time.perf_counter() - start) / calls)
+    medians = {name: statistics.median(t) * 1e3 for name, t in times.items()}
+    reference = next(iter(medians.values()))
+    return {name: {"latency_ms": ms, "speedup": reference / ms} for name, ms in medians.items()}
