@@ -18,7 +18,12 @@ from .base import CompressionConfig, get_method, registered_methods
 logger = logging.getLogger(__name__)
 
 RECIPE_VERSION = 1
-_RECIPE_KEYS = ("version", "methods", "distillation", "budget", "training", "name", "lora")
+_RECIPE_KEYS = ("version", "methods", "distillation", "budget", "training", "name", "lora", "targets")
+TARGETS = {  # name -> what it asks of the compressed model against the model it was compressed from
+    "smaller": "size on disk at least this many times smaller, e.g. 8",
+    "faster": "CPU latency at least this many times lower (timed interleaved with the input model), e.g. 4",
+    "max_accuracy_drop": "accuracy at most this much lower, as a fraction, e.g. 0.01 for one point",
+}
 _RECIPE_TYPES = (  # (key, allowed types, in words)
     ("version", int, f"an integer (this tlc_hf reads version {RECIPE_VERSION})"),
     ("methods", list, "a list of mappings, each with a 'method' key"),
@@ -27,6 +32,7 @@ _RECIPE_TYPES = (  # (key, allowed types, in words)
     ("budget", (str, int, float), 'a duration, e.g. "2m"'),
     ("training", dict, "a mapping of TrainingArguments fields"),
     ("name", str, "a string"),
+    ("targets", dict, "a mapping, e.g. {smaller: 8, faster: 4, max_accuracy_drop: 0.01}"),
 )
 
 
@@ -42,6 +48,7 @@ class CompressionRecipe:
       - {method: magnitude, sparsity: 0.5, start: 0.1, end: 0.6, ramp: linear}
       - {method: quantization, backend: torchao, qat: true, start: 0.5}
     training: {learning_rate: 5.0e-5, per_device_train_batch_size: 16}
+    targets: {smaller: 8, faster: 4, max_accuracy_drop: 0.01}   # checked in the report; never stops the run
     ```
     With a budget (or training.max_steps) the model is fine-tuned and pruning follows its schedule; without
     one, pruning is applied one-shot. QAT (`qat: true`), movement pruning and distillation always fine-tune. Other
@@ -54,9 +61,11 @@ class CompressionRecipe:
     training: dict = field(default_factory=dict)
     name: str | None = None
     lora: CompressionConfig | None = None
+    targets: dict = field(default_factory=dict)
     version: int = RECIPE_VERSION
 
     def __post_init__(self):
+        check_targets(self.targets)
         if self.version > RECIPE_VERSION:
             raise ValueError(f"recipe version={self.version} is newer than this tlc_hf reads ({RECIPE_VERSION})")
         if self.distillation is not None and self.distillation.method != "distillation":
@@ -120,6 +129,8 @@ class CompressionRecipe:
                 out[key] = getattr(self, key)
         if self.training:
             out["training"] = dict(self.training)
+        if self.targets:
+            out["targets"] = dict(self.targets)
         return out
 
     @classmethod
@@ -146,6 +157,7 @@ class CompressionRecipe:
             budget=data.get("budget"),
             training=data.get("training") or {},
             name=data.get("name"),
+            targets=data.get("targets") or {},
             version=data.get("version", RECIPE_VERSION),
         )
 
@@ -189,6 +201,17 @@ class CompressionRecipe:
     def save(self, path: str | os.PathLike) -> None:
         with open(path, "w") as f:
             f.write(self.to_json() if str(path).endswith(".json") else self.to_yaml())
+
+
+def check_targets(targets: dict) -> None:
+    """Each target is a known name with a positive number (`max_accuracy_drop` a fraction below 1)."""
+    for name, value in targets.items():
+        if name not in TARGETS:
+            raise ValueError(f"targets: {name!r} is not a target; allowed: {sorted(TARGETS)}")
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"targets: {name}={value!r} must be a non-negative number ({TARGETS[name]})")
+        if name == "max_accuracy_drop" and value >= 1:
+            raise ValueError(f"targets: max_accuracy_drop={value!r} is a fraction (0.01 = one point), not points")
 
 
 def _clean(data: dict) -> dict:

@@ -75,6 +75,12 @@ def _table(report: CompressionReport) -> list[dict]:
         for name, key, unit in rows
         if getattr(comp, key, None) is not None or (base and getattr(base, key, None) is not None)
     ]
+    for name, value, unit in (
+        ("Smaller by", report.size_ratio, "x"),
+        ("Faster by (timed interleaved)", report.speedup, "x"),
+    ):
+        if value is not None:
+            table.append({"name": name, "baseline": "1x", "compressed": _fmt(value, unit, digits=3)})
     metric_keys = sorted(set(comp.metrics) | set(base.metrics if base else {}))
     for key in metric_keys:
         if key in _METRIC_NAMES:
@@ -209,6 +215,10 @@ def render_model_card(
         eval_examples=report.benchmark.get("eval_examples"),
         eval_split=report.benchmark.get("eval_split"),
         data_note=report.data_note,
+        targets=[
+            {**t, "verdict": {True: "met", False: "**missed**", None: "not measured"}[t["met"]]}
+            for t in report.targets
+        ],
     )
     if output_dir is not None:
         card.save(os.path.join(output_dir, "README.md"))

@@ -43,6 +43,9 @@ class CompressionReport:
     baseline: ModelMeasurement | None = None
     methods: list = field(default_factory=list)
     budget_spent_s: float | None = None
+    size_ratio: float | None = None  # baseline size / compressed size
+    speedup: float | None = None  # baseline latency / compressed latency, the two timed interleaved
+    targets: list = field(default_factory=list)  # [{target, wanted, measured, met}], from the recipe's targets
     benchmark: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     hardware: dict = field(default_factory=dict)
@@ -92,11 +95,9 @@ def environment() -> tuple[dict, dict]:
         "accelerate": accelerate.__version__,
         "python": platform.python_version(),
     }
-    hardware = {
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-    }
+    from ..evaluation.bench import cpu_description
+
+    hardware = cpu_description()
     if torch.cuda.is_available():
         hardware["gpu"] = torch.cuda.get_device_name(0)
     return versions, hardware
@@ -152,12 +153,15 @@ def build_report(
     dataset: str | None = None,
     data=None,
     base_model: str | None = None,
+    targets: dict | None = None,
     **measure_kwargs,
 ) -> CompressionReport:
     """Measure `model_dir` (and `baseline_dir`, on the same examples) and collect the recipe and budget.
 
     The data: `corpus` if given (name it with `dataset`), else `data` (a `DataIdentity`), else the data
     recorded in the model's config at training time; the report says which (`data`, `data_note`).
+    With a baseline, `speedup` times both models interleaved on the same inputs (a ratio from one run, which
+    separate runs cannot give on a noisy machine) and `targets` (a recipe's `targets`) are checked.
     """
     from transformers import AutoConfig
 
@@ -179,7 +183,12 @@ def build_report(
     versions, hardware = environment()
     with open(os.path.join(model_dir, "config.json")) as f:
         config = json.load(f)
-    return CompressionReport(
+    size_ratio = speedup = None
+    if baseline is not None and baseline.size_mb and compressed.size_mb:
+        size_ratio = round(baseline.size_mb / compressed.size_mb, 4)
+    if baseline is not None and measure_kwargs.get("bench", True):
+        speedup = round(_interleaved_speedup(baseline_dir, model_dir, measure_kwargs), 4)
+    report = CompressionReport(
         model_name=os.path.basename(os.path.normpath(model_dir)),
         task=task or _task_of(config),
         base_model=base_model or (str(baseline_dir) if baseline_dir else None),
@@ -190,10 +199,45 @@ def build_report(
         baseline=baseline,
         methods=methods,
         budget_spent_s=_budget_spent(model_dir),
+        size_ratio=size_ratio,
+        speedup=speedup,
         benchmark=settings,
         versions=versions,
         hardware=hardware,
     )
+    report.targets = check_targets_met(report, targets or {})
+    return report
+
+
+def _interleaved_speedup(baseline_dir, model_dir, measure_kwargs) -> float:
+    from ..compression.loading import load_compressed
+    from ..evaluation.bench import compare_latency
+
+    models = {"baseline": load_compressed(str(baseline_dir)), "compressed": load_compressed(str(model_dir))}
+    timed = compare_latency(
+        models, batch_size=measure_kwargs.get("batch_size", 8), seq_len=measure_kwargs.get("seq_len", 128)
+    )
+    return timed["compressed"]["speedup"]
+
+
+def check_targets_met(report: CompressionReport, targets: dict) -> list[dict]:
+    """One row per target: what was wanted, what was measured, whether it was met (None: not measured)."""
+    rows = []
+    base = report.baseline.metrics if report.baseline else {}
+    for name, wanted in targets.items():
+        if name == "smaller":
+            measured, met = report.size_ratio, None if report.size_ratio is None else report.size_ratio >= wanted
+            words = f">= {wanted}x smaller"
+        elif name == "faster":
+            measured, met = report.speedup, None if report.speedup is None else report.speedup >= wanted
+            words = f">= {wanted}x faster"
+        else:
+            key = "accuracy" if "accuracy" in report.compressed.metrics else None
+            measured = round(base[key] - report.compressed.metrics[key], 6) if key and key in base else None
+            met = None if measured is None else measured <= wanted + 1e-12
+            words = f"accuracy drop <= {wanted}"
+        rows.append({"target": name, "wanted": words, "measured": measured, "met": met})
+    return rows
 
 
 def _task_of(config: dict) -> str | None:
