@@ -56,6 +56,8 @@ def _from_cli(args):
         backend = "onnxruntime"
     if backend is None:
         return None
+    if backend == "auto" and args.weight_only:
+        backend = "torchao"  # weight-only int8 is a torchao mode
     return QuantizationConfig(backend=backend, bits=args.bits, weight_only=args.weight_only)
 
 
@@ -69,7 +71,11 @@ register_method(
         trains=lambda config: config.qat,
         produces=lambda config: _PRODUCES[config.backend],
         cli=(
-            CliOption("quantize", "post-training quantization backend", choices=BACKENDS),
+            CliOption(
+                "quantize",
+                "post-training quantization backend; auto = the fastest on this machine (CPU: onnxruntime)",
+                choices=BACKENDS + ("auto",),
+            ),
             CliOption("bits", "weight bits (8; 4 for bitsandbytes nf4/fp4; 2-8 simulated)", type=int, default=8),
             CliOption("weight_only", "torchao: int8 weights, float activations", action="store_true"),
             CliOption("export", "onnx = ONNX Runtime int8 for CPU serving", choices=("onnx",)),

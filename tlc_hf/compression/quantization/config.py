@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from ..base import ScheduleConfig, TargetSelection, check_choice, register_config
 
 BACKENDS = ("simulated", "torchao", "onnxruntime", "bitsandbytes")
+AUTO = "auto"  # resolved when the config is built: the backend measured fastest on this machine's device
 GRANULARITIES = ("per_channel", "per_tensor")
 BNB_4BIT_TYPES = ("nf4", "fp4")
 _BACKEND_PACKAGE = {
@@ -27,6 +28,9 @@ class QuantizationConfig(ScheduleConfig, TargetSelection):
         and reloads with plain `from_pretrained` through transformers' `TorchAoConfig`.
       - "onnxruntime": ONNX export + dynamic int8 for CPU serving (`tlc_hf.OnnxModel` runs it).
       - "bitsandbytes": 8-bit, or 4-bit `bnb_4bit_type` nf4/fp4, for memory; heads are skipped.
+      - "auto": resolved when the config is built to the backend measured fastest for the device: on CPU
+        "onnxruntime" (the real MiniLM at batch 8x128 on 2 cores: 2.9x fp32, where torchao int8 gave 1.1x and
+        bitsandbytes 0.9x, slower than fp32; `benchmarks/real_model_frontier.py`), on CUDA "torchao".
     """
 
     method = "quantization"
@@ -43,7 +47,9 @@ class QuantizationConfig(ScheduleConfig, TargetSelection):
 
     def validate(self) -> None:
         super().validate()
-        check_choice("backend", self.backend, BACKENDS)
+        if self.backend == AUTO:
+            self.backend = fastest_backend()
+        check_choice("backend", self.backend, BACKENDS + (AUTO,))
         check_choice("granularity", self.granularity, GRANULARITIES)
         check_choice("bnb_4bit_type", self.bnb_4bit_type, BNB_4BIT_TYPES)
         if not isinstance(self.bits, int) or isinstance(self.bits, bool) or not 2 <= self.bits <= 8:
@@ -75,3 +81,15 @@ class QuantizationConfig(ScheduleConfig, TargetSelection):
                         "bitsandbytes": "pip install bitsandbytes",
                     }[self.backend]
                     raise ImportError(f"backend={self.backend!r} needs the package {module!r}: {install}")
+
+
+def fastest_backend() -> str:
+    """The int8 backend to use when none is named: torchao on a CUDA machine; on CPU ONNX Runtime when it is
+    installed (torchao's and bitsandbytes' CPU int8 kernels measured no faster than fp32), else torchao."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "torchao"
+    if importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnxscript") is not None:
+        return "onnxruntime"
+    return "torchao"

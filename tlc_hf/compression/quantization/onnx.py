@@ -6,6 +6,7 @@ optimum's ONNX Runtime integration (optimum-onnx) requires transformers < 4.58, 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 
@@ -23,12 +24,33 @@ def _example_inputs(model) -> dict:
 
 
 def export_onnx_int8(model, directory: str) -> str:
-    """Export `model` (forward pass to logits) to ONNX, quantize its weights to int8, write `model.onnx`."""
+    """Export `model` (forward pass to logits) to ONNX, quantize its weights to int8 (embeddings included:
+    ONNX Runtime quantizes Gather too), write `model.onnx`."""
+    model = model.eval()
+    inputs = _example_inputs(model)
+    with _eager_attention(model):
+        return _export_and_quantize(model, inputs, directory)
+
+
+@contextlib.contextmanager
+def _eager_attention(model):
+    """Export the eager attention graph: on the real MiniLM, ONNX Runtime int8 ran it about 1.2x faster than
+    the SDPA graph (88 vs 105 ms at batch 8x128, 2 cores, one interleaved run). Restores the setting after."""
+    previous = getattr(model.config, "_attn_implementation", None)
+    switch = previous not in (None, "eager") and hasattr(model, "set_attn_implementation")
+    if switch:
+        model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        if switch:
+            model.set_attn_implementation(previous)
+
+
+def _export_and_quantize(model, inputs: dict, directory: str) -> str:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    model = model.eval()
-    inputs = _example_inputs(model)
     dynamic = {name: {0: "batch", 1: f"{name}_length"} for name in inputs}
     with tempfile.TemporaryDirectory() as tmp:
         fp32_path = os.path.join(tmp, "fp32.onnx")
