@@ -155,6 +155,13 @@ def check_model_location(name_or_path) -> None:
     """A model location is an existing folder or a Hub id ("org/name"); say which it is not."""
     name = str(name_or_path)
     if os.path.isdir(name):
+        if not os.path.isfile(os.path.join(name, "config.json")):
+            checkpoints = sorted(f for f in os.listdir(name) if f.startswith("checkpoint-"))
+            hint = f"; its checkpoints ({', '.join(checkpoints[-2:])}) are model folders" if checkpoints else ""
+            raise FileNotFoundError(
+                f"model folder {name!r} has no config.json: no finished model was saved there (is training still "
+                f"running, or was it stopped?){hint}"
+            )
         return
     if os.path.exists(name):
         raise NotADirectoryError(f"model location {name!r} is a file; give the model's folder (with config.json)")

@@ -46,8 +46,10 @@ def evaluate_model(
     trust_metric_code: bool = False,
     seed: int = 0,
     show_progress: bool = True,
+    return_predictions: bool = False,
 ) -> dict:
-    """Evaluate `model` on `split` of its data.
+    """Evaluate `model` on `split` of its data (`return_predictions`: classification also returns the
+    per-example `predictions` and `references`, for paired comparisons between models).
 
     The data: `corpus` (a `DatasetDict` you built), else `data` (a `DataIdentity`: other data, on purpose),
     else the data recorded in the model's config when it was trained (`config.tlc_data`), else the embedded
@@ -132,6 +134,8 @@ def evaluate_model(
         result.update(accuracy_metrics(prediction))
         predictions = torch.cat(logits_all).argmax(dim=-1).tolist()
         references = torch.cat(labels_all).tolist()
+        if return_predictions:  # per example, in split order: paired comparisons between models
+            result["predictions"], result["references"] = predictions, references
     else:
         import sacrebleu
 
