@@ -177,10 +177,15 @@ class CompressionRecipe:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CompressionRecipe:
-        """Read a recipe file (JSON if it ends in .json, else YAML: safe loading only, no Python tags).
-        Errors name the file (and the line, for syntax errors)."""
+        """Read a recipe file (JSON if it ends in .json, else YAML: safe loading only, no Python tags), or a
+        recipe shipped with tlc_hf by name (`shipped_recipes()`, e.g. "cpu-int8"). Errors name the file (and
+        the line, for syntax errors)."""
+        if not os.path.isfile(path) and str(path) in shipped_recipes():
+            path = shipped_recipes()[str(path)]
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"recipe {str(path)!r} is not a file")
+            raise FileNotFoundError(
+                f"recipe {str(path)!r} is not a file, nor a shipped recipe ({', '.join(sorted(shipped_recipes()))})"
+            )
         text = Path(path).read_text()
         try:
             data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
@@ -201,6 +206,15 @@ class CompressionRecipe:
     def save(self, path: str | os.PathLike) -> None:
         with open(path, "w") as f:
             f.write(self.to_json() if str(path).endswith(".json") else self.to_yaml())
+
+
+SHIPPED_DIR = Path(__file__).parent / "recipes"
+
+
+def shipped_recipes() -> dict[str, str]:
+    """Recipes that ship with tlc_hf, by name -> file: defaults chosen from measurements on a real model
+    (`benchmarks/real_model_frontier.py`); each file says what it reached and where."""
+    return {p.stem: str(p) for p in sorted(SHIPPED_DIR.glob("*.yaml"))}
 
 
 def check_targets(targets: dict) -> None:
