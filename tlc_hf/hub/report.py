@@ -130,7 +130,9 @@ def measure_model(
     if evaluate:
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         result = evaluate_model(model, tokenizer, task, corpus, max_examples=max_examples, show_progress=show_progress)
-        measurement.metrics = {k: v for k, v in result.items() if k not in ("task", "split", "examples")}
+        measurement.metrics = {
+            k: v for k, v in result.items() if k not in ("task", "split", "examples", "data", "data_note")
+        }
         settings["eval_split"], settings["eval_examples"] = result["split"], result["examples"]
     numbers = benchmark_model(model, batch_size=batch_size, seq_len=seq_len, runs=runs) if bench else None
     counts = parameter_counts(model)

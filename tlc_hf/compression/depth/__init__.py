@@ -119,8 +119,6 @@ def prune_depth_(model: nn.Module, config: DepthPruningConfig | None = None, **c
                 if hasattr(module, "layer_idx"):
                     module.layer_idx = new_index  # caches are indexed by position in the stack
         setattr(model.config, attribute, len(survivors))
-        if attribute == "num_layers" and not hasattr(model.base_model, "decoder"):
-            model.config.num_decoder_layers = getattr(model.config, "num_decoder_layers", None) or len(survivors)
     record_compression(model, dataclasses.replace(config, kept=kept_by_stack))
     return model
 
