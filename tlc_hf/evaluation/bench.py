@@ -65,9 +65,9 @@ def _quantized_bits(model) -> int | None:
     return real[-1].get("bits", 8) if real else None
 
 
-def _inputs(model: PreTrainedModel, batch_size: int, seq_len: int, seed: int) -> dict:
+def _inputs(model: PreTrainedModel, batch_size: int, seq_len: int, seed: int, vocab: int | None = None) -> dict:
     generator = torch.Generator().manual_seed(seed)
-    vocab = model.config.vocab_size
+    vocab = vocab or model.config.vocab_size
     ids = torch.randint(min(5, vocab - 1), vocab, (batch_size, seq_len), generator=generator)
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
     if getattr(model.config, "is_encoder_decoder", False):
@@ -181,7 +181,8 @@ def compare_latency(
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}={value!r} must be a positive int")
     first = next(iter(models.values()))
-    inputs = {k: v.cpu() for k, v in _inputs(first, batch_size, seq_len, seed).items()}
+    vocab = min(model.config.vocab_size for model in models.values())  # ids every model has (trimmed vocabularies)
+    inputs = {k: v.cpu() for k, v in _inputs(first, batch_size, seq_len, seed, vocab).items()}
     feeds = {}
     for name, model in models.items():
         model.eval()
