@@ -34,6 +34,8 @@ def quantize(model, config: QuantizationConfig | None = None, **config_kwargs):
         return model
     if config.backend == "onnxruntime":
         quantized = _onnx(model)
+        # ONNX Runtime's dynamic int8 scales each weight tensor as a whole: the record says what was done
+        config = dataclasses.replace(config, granularity="per_tensor")
     else:
         quantized = _from_pretrained_with(model, _hf_quantization_config(model, config))
     record_compression(quantized, config)  # on a copy of the config (from_pretrained or the export's)
