@@ -20,7 +20,7 @@ all models timed interleaved in one process (batch 8 x 128, `--threads` threads)
 
 Writes `<out>.json`, `<out>.md` (the README table) and `<out>.png` (accuracy vs size, latency as colour).
 
-    python benchmarks/real_model_frontier.py                    # ~55 min on 2 cores
+    python benchmarks/real_model_frontier.py                    # ~80 min on 2 cores
     python benchmarks/real_model_frontier.py --budget 1m --student_budget 1m --only fp32,int8   # a quick look
 """
 
