@@ -247,8 +247,15 @@ def plot(rows: list[dict], path: str, title: str) -> None:
             alpha=0.4,
             zorder=2,
         )
+        same_size = sorted((o for o in rows if abs(o["size_mb"] - r["size_mb"]) < 0.5), key=lambda o: o["accuracy"])
+        left = same_size.index(r) % 2 == 1  # labels of stacked points alternate sides
         ax.annotate(
-            r["name"], (r["size_mb"], 100 * r["accuracy"]), textcoords="offset points", xytext=(6, 4), fontsize=8
+            r["name"],
+            (r["size_mb"], 100 * r["accuracy"]),
+            textcoords="offset points",
+            xytext=(-6, 4) if left else (6, 4),
+            ha="right" if left else "left",
+            fontsize=8,
         )
     frontier, best = [], -1.0
     for r in sorted(rows, key=lambda r: r["size_mb"]):
