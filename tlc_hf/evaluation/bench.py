@@ -72,8 +72,18 @@ def _inputs(model: PreTrainedModel, batch_size: int, seq_len: int, seed: int, vo
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
     if getattr(model.config, "is_encoder_decoder", False):
         batch["decoder_input_ids"] = ids[:, : max(1, seq_len // 4)]
-    device = next(model.parameters()).device if hasattr(model, "parameters") else "cpu"
-    return {k: v.to(device) for k, v in batch.items()}
+    return {k: v.to(_device_of(model)) for k, v in batch.items()}
+
+
+def _device_of(model) -> torch.device:
+    """Where a model's weights are; an ONNX Runtime model (no parameters) runs on CPU here."""
+    return next(model.parameters()).device if hasattr(model, "parameters") else torch.device("cpu")
+
+
+def _check_positive_ints(**values) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r} must be a positive int")
 
 
 def benchmark_model(
@@ -91,12 +101,10 @@ def benchmark_model(
     after `warmup` untimed calls), throughput in examples/s, parameters (total, nonzero), bits, and
     size on disk of `model_dir` if given. On CUDA the device is synchronized around each call. A
     seq2seq model is timed on an encoder pass plus a decoder pass of seq_len / 4 tokens."""
-    for name, value in (("batch_size", batch_size), ("seq_len", seq_len), ("runs", runs), ("rounds", rounds)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}={value!r} must be a positive int")
+    _check_positive_ints(batch_size=batch_size, seq_len=seq_len, runs=runs, rounds=rounds)
     model.eval()
     inputs = _inputs(model, batch_size, seq_len, seed)
-    device = next(model.parameters()).device if hasattr(model, "parameters") else torch.device("cpu")
+    device = _device_of(model)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     p50s, p95s = [], []
     with torch.inference_mode():
@@ -177,17 +185,11 @@ def compare_latency(
     """
     if not models:
         raise ValueError("compare_latency needs at least one model")
-    for name, value in (("batch_size", batch_size), ("seq_len", seq_len), ("rounds", rounds), ("calls", calls)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}={value!r} must be a positive int")
+    _check_positive_ints(batch_size=batch_size, seq_len=seq_len, rounds=rounds, calls=calls)
     first = next(iter(models.values()))
     vocab = min(model.config.vocab_size for model in models.values())  # ids every model has (trimmed vocabularies)
     inputs = {k: v.cpu() for k, v in _inputs(first, batch_size, seq_len, seed, vocab).items()}
-    feeds = {}
-    for name, model in models.items():
-        model.eval()
-        device = next(model.parameters()).device if hasattr(model, "parameters") else torch.device("cpu")
-        feeds[name] = {k: v.to(device) for k, v in inputs.items()}
+    feeds = {name: {k: v.to(_device_of(model.eval())) for k, v in inputs.items()} for name, model in models.items()}
     times = {name: [] for name in models}
     with torch.inference_mode():
         for name, model in models.items():  # warm-up: one-time packing, allocator growth
