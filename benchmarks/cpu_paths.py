@@ -21,25 +21,8 @@ import torch
 
 import tlc_hf  # noqa: F401
 from tlc_hf import OnnxModel, QuantizationConfig, prune_structured_, quantize
-from tlc_hf.compression.quantization.onnx import ONNX_NAME, export_onnx_int8
+from tlc_hf.compression.quantization.onnx import ONNX_NAME, export_onnx_fp32, export_onnx_int8
 from tlc_hf.evaluation import compare_latency, cpu_description
-
-
-def export_fp32(model, path: str, attention: str) -> str:
-    import onnx
-
-    model.set_attn_implementation(attention)
-    ids = torch.randint(5, 1000, (2, 16))
-    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-    dynamic = {name: {0: "batch", 1: f"{name}_length"} for name in inputs}
-    program = torch.onnx.export(
-        model.eval(), (), kwargs=inputs, dynamo=True, dynamic_shapes=dynamic, output_names=["logits"], verbose=False
-    )
-    program.save(path)
-    proto = onnx.load(path)
-    del proto.graph.value_info[:]
-    onnx.save(proto, path)
-    return path
 
 
 def int8(source: str, target: str, **options) -> str:
@@ -84,8 +67,8 @@ def main() -> None:
             models[name], sizes[name] = OnnxModel(path, config), os.path.getsize(path) / 1e6
 
         print("exporting")
-        sdpa = export_fp32(fresh(), f"{tmp}/sdpa.onnx", "sdpa")
-        eager = export_fp32(fresh(), f"{tmp}/eager.onnx", "eager")
+        sdpa = export_onnx_fp32(fresh(), f"{tmp}/sdpa.onnx", "sdpa")
+        eager = export_onnx_fp32(fresh(), f"{tmp}/eager.onnx", "eager")
         onnx("onnx fp32 (sdpa graph)", sdpa)
         onnx("onnx fp32 (eager graph)", eager)
         onnx("onnx int8 (sdpa graph)", int8(sdpa, f"{tmp}/sdpa_q.onnx"))
