@@ -41,7 +41,7 @@ import tlc_hf  # noqa: F401  (installs the from_pretrained hooks)
 from tlc_hf.compression.loading import load_compressed
 from tlc_hf.compression.recipe import CompressionRecipe
 from tlc_hf.evaluation import compare_latency, cpu_description, evaluate_model, parameter_counts, size_on_disk_mb
-from tlc_hf.hub.report import REPORT_NAME
+from tlc_hf.hub.report import REPORT_NAME, judge_targets
 
 TRAINING = {"learning_rate": 5e-5, "per_device_train_batch_size": 32, "logging_steps": 20}
 KD = {"alpha": 0.5, "temperature": 2.0, "hidden_weight": 1.0}
@@ -154,13 +154,14 @@ def measure(directory: str) -> dict:
 
     tokenizer = AutoTokenizer.from_pretrained(directory)
     results = {}
-    for how, model in (("load_compressed", load_compressed(directory)), ("from_pretrained", load_plain(directory))):
+    loaded = load_compressed(directory)
+    for how, model in (("load_compressed", loaded), ("from_pretrained", load_plain(directory))):
         evaluated = evaluate_model(
             model, tokenizer, "classification", max_examples=None, show_progress=False, return_predictions=True
         )
         results[how] = evaluated
     fresh, plain = results["load_compressed"], results["from_pretrained"]
-    counts = parameter_counts(load_compressed(directory))
+    counts = parameter_counts(loaded)
     return {
         "accuracy": fresh["accuracy"],
         "examples": fresh["examples"],
@@ -190,16 +191,6 @@ def card_matches(directory: str, measured: dict) -> dict:
         "params": report["params"] == measured["params"],
         "card_shows_accuracy": f"{accuracy:.4g}" in card,
     }
-
-
-def check(name: str, row: dict, targets: dict) -> list[dict]:
-    rows = []
-    for target, wanted in targets.items():
-        measured = {"smaller": row["smaller"], "faster": row["speedup"], "max_accuracy_drop": -row["accuracy_change"]}
-        value = measured[target]
-        met = value <= wanted + 1e-12 if target == "max_accuracy_drop" else value >= wanted
-        rows.append({"variant": name, "target": target, "wanted": wanted, "measured": round(value, 4), "met": met})
-    return rows
 
 
 def markdown(rows: list[dict], cpu: dict, settings: dict) -> str:
@@ -368,7 +359,13 @@ def main() -> int:
     for row in rows:
         recipe_targets = (all_variants[row["name"]].get("recipe") or {}).get("targets")
         if recipe_targets:
-            targets += check(row["name"], row, recipe_targets)
+            judged = judge_targets(
+                recipe_targets,
+                size_ratio=round(row["smaller"], 4),
+                speedup=round(row["speedup"], 4),
+                accuracy_drop=round(-row["accuracy_change"], 4),
+            )
+            targets += [{"variant": row["name"], **t} for t in judged]
     cpu = cpu_description()
     settings = {
         "budget": cli.budget,

@@ -223,22 +223,29 @@ def _interleaved_speedup(baseline_dir, model_dir, measure_kwargs) -> float:
 
 
 def check_targets_met(report: CompressionReport, targets: dict) -> list[dict]:
-    """One row per target: what was wanted, what was measured, whether it was met (None: not measured)."""
+    """One row per target of `report`'s compressed model against its baseline (see `judge_targets`)."""
+    comp, base = report.compressed.metrics, report.baseline.metrics if report.baseline else {}
+    drop = round(base["accuracy"] - comp["accuracy"], 6) if "accuracy" in comp and "accuracy" in base else None
+    return judge_targets(targets, size_ratio=report.size_ratio, speedup=report.speedup, accuracy_drop=drop)
+
+
+def judge_targets(targets: dict, *, size_ratio=None, speedup=None, accuracy_drop=None) -> list[dict]:
+    """One row per target: what was wanted, what was measured, whether it was met (None: not measured).
+
+    Example:
+        ```python
+        judge_targets({"smaller": 8}, size_ratio=8.86)  # [{"target": "smaller", ..., "met": True}]
+        ```
+    """
+    measured = {"smaller": size_ratio, "faster": speedup, "max_accuracy_drop": accuracy_drop}
     rows = []
-    base = report.baseline.metrics if report.baseline else {}
     for name, wanted in targets.items():
-        if name == "smaller":
-            measured, met = report.size_ratio, None if report.size_ratio is None else report.size_ratio >= wanted
-            words = f">= {wanted}x smaller"
-        elif name == "faster":
-            measured, met = report.speedup, None if report.speedup is None else report.speedup >= wanted
-            words = f">= {wanted}x faster"
+        value = measured[name]
+        if name == "max_accuracy_drop":
+            words, met = f"accuracy drop <= {wanted}", None if value is None else value <= wanted + 1e-12
         else:
-            key = "accuracy" if "accuracy" in report.compressed.metrics else None
-            measured = round(base[key] - report.compressed.metrics[key], 6) if key and key in base else None
-            met = None if measured is None else measured <= wanted + 1e-12
-            words = f"accuracy drop <= {wanted}"
-        rows.append({"target": name, "wanted": words, "measured": measured, "met": met})
+            words, met = f">= {wanted}x {name}", None if value is None else value >= wanted
+        rows.append({"target": name, "wanted": words, "measured": value, "met": met})
     return rows
 
 
