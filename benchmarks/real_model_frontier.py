@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import sys
@@ -41,11 +40,13 @@ import tlc_hf  # noqa: F401  (installs the from_pretrained hooks)
 from tlc_hf.compression.loading import load_compressed
 from tlc_hf.compression.recipe import CompressionRecipe
 from tlc_hf.evaluation import compare_latency, cpu_description, evaluate_model, parameter_counts, size_on_disk_mb
+from tlc_hf.evaluation.frontier import plot_frontier
+from tlc_hf.evaluation.stats import paired_difference, wilson_interval
 from tlc_hf.hub.report import REPORT_NAME, judge_targets
 
 TRAINING = {"learning_rate": 5e-5, "per_device_train_batch_size": 32, "logging_steps": 20}
 KD = {"alpha": 0.5, "temperature": 2.0, "hidden_weight": 1.0}
-INT8 = {"method": "quantization", "backend": "onnxruntime"}
+INT8 = {"method": "quantization", "backend": "onnxruntime", "granularity": "per_tensor"}  # as measured
 STRUCTURED = {"method": "structured", "heads": 0.5, "ffn": 0.5, "start": 0.0, "end": 0.3, "steps": 3}
 INT8_TARGETS = {"smaller": 3.9, "faster": 2.5, "max_accuracy_drop": 0.005}
 BEST_TARGETS = {"smaller": 8, "faster": 4, "max_accuracy_drop": 0.01}
@@ -122,22 +123,6 @@ def fine_tune_teacher(model_dir: str, budget: str, seed: int) -> None:
     train(command, args)
 
 
-def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of an accuracy."""
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
-def paired_difference(a: list[int], b: list[int], references: list[int], z: float = 1.96) -> tuple[float, float]:
-    """Accuracy of b minus accuracy of a on the same examples, with a 95% normal interval (paired)."""
-    d = [(y == r) - (x == r) for x, y, r in zip(a, b, references, strict=True)]
-    n, mean = len(d), sum(d) / len(d)
-    sd = math.sqrt(sum((v - mean) ** 2 for v in d) / max(1, n - 1))
-    return mean, z * sd / math.sqrt(n)
-
-
 def load_plain(directory: str):
     """What a user writes: `from_pretrained` (after `import tlc_hf`), or `OnnxModel.from_pretrained`."""
     from transformers import AutoModelForSequenceClassification
@@ -212,66 +197,6 @@ def markdown(rows: list[dict], cpu: dict, settings: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: list[dict], path: str, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5.2))
-    latencies = [r["latency_ms"] for r in rows]
-    points = ax.scatter(
-        [r["size_mb"] for r in rows],
-        [100 * r["accuracy"] for r in rows],
-        c=latencies,
-        cmap="viridis_r",
-        s=70,
-        edgecolors="black",
-        zorder=3,
-    )
-    for r in rows:
-        ax.errorbar(
-            r["size_mb"],
-            100 * r["accuracy"],
-            yerr=[[100 * (r["accuracy"] - r["ci"][0])], [100 * (r["ci"][1] - r["accuracy"])]],
-            color="grey",
-            alpha=0.4,
-            zorder=2,
-        )
-        same_size = sorted((o for o in rows if abs(o["size_mb"] - r["size_mb"]) < 0.5), key=lambda o: o["accuracy"])
-        left = same_size.index(r) % 2 == 1  # labels of stacked points alternate sides
-        ax.annotate(
-            r["name"],
-            (r["size_mb"], 100 * r["accuracy"]),
-            textcoords="offset points",
-            xytext=(-6, 4) if left else (6, 4),
-            ha="right" if left else "left",
-            fontsize=8,
-        )
-    frontier, best = [], -1.0
-    for r in sorted(rows, key=lambda r: r["size_mb"]):
-        if r["accuracy"] > best:
-            frontier.append(r)
-            best = r["accuracy"]
-    ax.plot(
-        [r["size_mb"] for r in frontier],
-        [100 * r["accuracy"] for r in frontier],
-        "--",
-        color="tab:red",
-        label="Pareto frontier (size, accuracy)",
-    )
-    ax.set_xscale("log")
-    ax.set_xlabel("size on disk (MB, log scale)")
-    ax.set_ylabel("test accuracy (%), 95% interval")
-    ax.set_title(title, fontsize=10)
-    fig.colorbar(points, ax=ax, label="latency, batch 8x128 (ms)")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default=os.path.expanduser("~/.cache/tlc_hf/frontier"), help="model folders")
@@ -340,7 +265,7 @@ def main() -> int:
                 "cell": all_variants[name].get("cell"),
                 "recipe": all_variants[name].get("recipe"),
                 "accuracy": m["accuracy"],
-                "ci": wilson(correct, m["examples"]),
+                "ci": wilson_interval(correct, m["examples"]),
                 "accuracy_change": change,
                 "change_ci": change_ci,
                 "examples": m["examples"],
@@ -382,7 +307,7 @@ def main() -> int:
     out.with_suffix(".json").write_text(json.dumps(result, indent=2))
     table = markdown(rows, cpu, settings)
     out.with_suffix(".md").write_text(table)
-    plot(
+    plot_frontier(
         rows, str(out.with_suffix(".png")), f"all-MiniLM-L6-v2 on Rotten Tomatoes, {cpu['cpu']}, {cli.threads} threads"
     )
     print(table)
