@@ -62,6 +62,26 @@ def test_quantize_save_reload_same_outputs(tmp_path, family, settings):
         assert isinstance(reloaded, OnnxModel) and (tmp_path / "q" / "model.onnx").exists()
 
 
+def test_onnx_export_drops_provenance_metadata_and_honours_granularity(tmp_path):
+    import onnx
+
+    from tlc_hf.compression.record import compression_record
+
+    model = tiny_model("bert", hidden_size=32)
+    batch = random_batch("bert")
+    reference = model.eval()(**batch).logits
+    for granularity in ("per_channel", "per_tensor"):
+        quantized = quantize(model, QuantizationConfig(backend="onnxruntime", granularity=granularity))
+        save_compressed(quantized, tmp_path / granularity)
+        graph = onnx.load(str(tmp_path / granularity / "model.onnx")).graph
+        assert graph.node and not any(node.metadata_props or node.doc_string for node in graph.node)
+        record = compression_record(load_compressed(str(tmp_path / granularity)).config)["methods"][-1]
+        assert record["granularity"] == granularity
+        assert torch.allclose(quantized(**batch).logits, reference, atol=0.05)
+    sizes = [os.path.getsize(tmp_path / g / "model.onnx") for g in ("per_channel", "per_tensor")]
+    assert sizes[0] > sizes[1]  # one scale per output channel instead of one per tensor
+
+
 def test_bitsandbytes_model_saved_after_a_forward_pass_reloads_right(tmp_path):
     """The trap: a bnb model saved after a CPU forward pass reloads silently wrong; tlc_hf re-quantizes."""
     model = tiny_model("bert")

@@ -36,7 +36,9 @@ class QuantizationConfig(ScheduleConfig, TargetSelection):
     method = "quantization"
     backend: str = field(default="simulated", metadata={"help": f"One of {BACKENDS}."})
     bits: int = field(default=8, metadata={"help": "Weight bits: 2-8 for simulated, 8 (or 4 for bitsandbytes)."})
-    granularity: str = field(default="per_channel", metadata={"help": "per_channel or per_tensor (simulated/QAT)."})
+    granularity: str = field(
+        default="per_channel", metadata={"help": "per_channel or per_tensor (simulated, QAT, onnxruntime)."}
+    )
     symmetric: bool = field(default=True, metadata={"help": "Symmetric (zero-point 0) or asymmetric ranges."})
     weight_only: bool = field(default=False, metadata={"help": "torchao: int8 weights, activations in float."})
     bnb_4bit_type: str = field(default="nf4", metadata={"help": "bitsandbytes 4-bit type: nf4 or fp4."})

@@ -47,19 +47,23 @@ def export_onnx_fp32(model, path: str, attention: str = "eager") -> str:
     program.save(path)
     proto = onnx.load(path)
     del proto.graph.value_info[:]  # stale shape annotations break quantize_dynamic
+    for node in proto.graph.node:  # the exporter's per-node FX provenance: ~1.3 KB a node, half of a tiny model
+        del node.metadata_props[:]
+        node.doc_string = ""
     onnx.save(proto, path)
     return path
 
 
-def export_onnx_int8(model, directory: str) -> str:
+def export_onnx_int8(model, directory: str, per_channel: bool = True) -> str:
     """Export `model` (forward pass to logits) to ONNX, quantize its weights to int8 (embeddings included:
-    ONNX Runtime quantizes Gather too), write `model.onnx`."""
+    ONNX Runtime quantizes Gather too), write `model.onnx`. `per_channel`: one scale per output channel
+    (measured as fast as one per tensor on the real MiniLM, with logits 4-5x closer to fp32)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory() as tmp:
         fp32_path = export_onnx_fp32(model, os.path.join(tmp, "fp32.onnx"))
         out = os.path.join(directory, ONNX_NAME)
-        quantize_dynamic(fp32_path, out, weight_type=QuantType.QInt8)
+        quantize_dynamic(fp32_path, out, weight_type=QuantType.QInt8, per_channel=per_channel)
     return out
 
 

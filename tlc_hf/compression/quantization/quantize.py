@@ -33,9 +33,7 @@ def quantize(model, config: QuantizationConfig | None = None, **config_kwargs):
         quantize_simulated_(model, config)
         return model
     if config.backend == "onnxruntime":
-        quantized = _onnx(model)
-        # ONNX Runtime's dynamic int8 scales each weight tensor as a whole: the record says what was done
-        config = dataclasses.replace(config, granularity="per_tensor")
+        quantized = _onnx(model, per_channel=config.granularity == "per_channel")
     else:
         quantized = _from_pretrained_with(model, _hf_quantization_config(model, config))
     record_compression(quantized, config)  # on a copy of the config (from_pretrained or the export's)
@@ -125,7 +123,7 @@ def _extras(model) -> dict:
     return {k: v for k, v in compression_record(model.config).items() if k not in ("methods", "format_version")}
 
 
-def _onnx(model):
+def _onnx(model, per_channel: bool):
     from .onnx import OnnxModel, export_onnx_int8
 
     if getattr(model.config, "is_encoder_decoder", False):
@@ -135,7 +133,7 @@ def _onnx(model):
             "or 'bitsandbytes' for T5/mT5."
         )
     holder = tempfile.TemporaryDirectory(prefix="tlc_hf_onnx_")
-    path = export_onnx_int8(model, holder.name)
+    path = export_onnx_int8(model, holder.name, per_channel=per_channel)
     config = copy.deepcopy(model.config)
     config.architectures = [type(model).__name__]
     onnx_model = OnnxModel(path, config)
