@@ -200,3 +200,14 @@ def test_first_build_is_under_a_minute_and_second_is_cached(tmp_path, monkeypatc
     print(json.dumps({"first_build_s": round(first, 2), "cached_build_s": round(second, 3)}))
     assert first < 60
     assert second < first / 10
+
+
+def test_classification_data_from_a_corpus_with_only_the_evaluated_split(small_corpus, bpe_tokenizer):
+    """Evaluation tokenizes the split it reads, not the train split too."""
+    from datasets import DatasetDict
+
+    from tlc_hf.data import build_classification_dataset
+
+    data = build_classification_dataset(bpe_tokenizer, DatasetDict({"test": small_corpus["test"]}))
+    assert list(data) == ["test"] and len(data["test"]) == len(small_corpus["test"])
+    assert {"input_ids", "labels"} <= set(data["test"].column_names)

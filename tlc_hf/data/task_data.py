@@ -20,7 +20,7 @@ def build_task_data(
     seed: int = 0,
 ):
     """(train dataset, eval dataset, collator) for `task`; the eval set is the first `max_eval_examples` of
-    `eval_split`. MLM evaluation uses a fixed, seeded mask."""
+    `eval_split`. MLM evaluation uses a fixed, seeded mask. A corpus without a train split gives None for it."""
     if task == "mlm":
         data = build_mlm_dataset(tokenizer, corpus, block_size=block_size)
         collator = MLMCollator(tokenizer, seed=seed)
@@ -41,4 +41,4 @@ def build_task_data(
         eval_data = eval_data.select(range(max_eval_examples))
     if task == "mlm":
         eval_data = apply_fixed_mask(eval_data, tokenizer, seed=seed)
-    return data["train"], eval_data, collator
+    return data.get("train"), eval_data, collator

@@ -16,6 +16,11 @@ def _corpus(corpus: DatasetDict | None, corpus_kwargs: dict) -> DatasetDict:
     return corpus
 
 
+def _any_split(corpus: DatasetDict):
+    """The train split, or the only split there is (evaluation tokenizes just the split it reads)."""
+    return corpus["train"] if "train" in corpus else next(iter(corpus.values()))
+
+
 def build_classification_dataset(
     tokenizer: PreTrainedTokenizerBase, corpus: DatasetDict | None = None, *, max_length: int = 128, **corpus_kwargs
 ) -> DatasetDict:
@@ -24,9 +29,10 @@ def build_classification_dataset(
     Default corpus: the embedded movie reviews, labels 0 = negative, 1 = positive.
     """
     corpus = _corpus(corpus, corpus_kwargs)
-    if "label" not in corpus["train"].column_names:
-        raise ValueError(f"classification needs a 'label' column; the corpus has {corpus['train'].column_names}")
-    pair = "text_pair" in corpus["train"].column_names
+    columns = _any_split(corpus).column_names
+    if "label" not in columns:
+        raise ValueError(f"classification needs a 'label' column; the corpus has {columns}")
+    pair = "text_pair" in columns
 
     def tokenize(batch):
         args = (batch["text"], batch["text_pair"]) if pair else (batch["text"],)
@@ -34,9 +40,7 @@ def build_classification_dataset(
         encoded["labels"] = batch["label"]
         return encoded
 
-    return corpus.map(
-        tokenize, batched=True, remove_columns=corpus["train"].column_names, desc="Tokenizing for classification"
-    )
+    return corpus.map(tokenize, batched=True, remove_columns=columns, desc="Tokenizing for classification")
 
 
 def build_seq2seq_dataset(
@@ -57,11 +61,12 @@ def build_seq2seq_dataset(
     Pad with `DataCollatorForSeq2Seq`.
     """
     corpus = _corpus(corpus, corpus_kwargs)
-    columns = corpus["train"].column_names
-    if {"source", "target"} <= set(columns) and isinstance(corpus["train"][0]["source"], str):
+    split = _any_split(corpus)
+    columns = split.column_names
+    if {"source", "target"} <= set(columns) and isinstance(split[0]["source"], str):
         source_column, to_target = "source", None
-    elif "label" in columns and isinstance(corpus["train"].features["label"], ClassLabel):
-        source_column, to_target = "text", corpus["train"].features["label"].int2str
+    elif "label" in columns and isinstance(split.features["label"], ClassLabel):
+        source_column, to_target = "text", split.features["label"].int2str
     else:
         raise ValueError(
             f"seq2seq needs a ClassLabel 'label' column or 'source'/'target' text columns; the corpus has {columns}"

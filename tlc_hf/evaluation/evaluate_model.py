@@ -62,6 +62,7 @@ def evaluate_model(
     references (classification labels, or generated / reference texts); a metric is a script that runs
     when loaded, so it needs `trust_metric_code=True`.
     """
+    from datasets import DatasetDict
     from transformers.utils import logging as hf_logging
 
     from ..data.identity import resolve_data
@@ -93,6 +94,8 @@ def evaluate_model(
     device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else torch.device("cpu")
     model.eval()
 
+    if task != "mlm":  # tokenize the evaluated split only (MLM blocks are cached for the whole corpus)
+        corpus = DatasetDict({split: corpus[split]})
     _, examples, collate = build_task_data(
         task,
         tokenizer,
