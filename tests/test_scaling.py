@@ -153,6 +153,7 @@ def test_sweep_on_the_embedded_corpus(tmp_path, small_corpus, bpe_tokenizer):
         batch_sizes=[8, 16],
         lr_scaling="sqrt",
         learning_rate=1e-3,
+        learning_rate_for=lambda depth, width: 1e-3 * 32 / width,  # per size, then scaled per batch size
         target_perplexity=5000,
         corpus=small_corpus,
         tokenizer=bpe_tokenizer,
@@ -170,6 +171,8 @@ def test_sweep_on_the_embedded_corpus(tmp_path, small_corpus, bpe_tokenizer):
         assert run["final_perplexity"] == run["curve"][-1][1]
         assert run["curve"][-1][1] < run["curve"][0][1]  # it learned something
     assert sweep["runs"][1]["learning_rate"] == pytest.approx(1e-3 * 2**0.5)
+    assert sweep["runs"][2]["learning_rate"] == pytest.approx(5e-4)
+    assert sweep["runs"][3]["learning_rate"] == pytest.approx(5e-4 * 2**0.5)
     assert sweep["recommendation"]["lowest_perplexity"] in {r["label"] for r in sweep["runs"]}
     png = (out / "curves.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback
 
 from ..budget.duration import format_duration, parse_duration
 
@@ -79,6 +80,7 @@ def run_sweep(
     batch_sizes: Sequence[int] = (16,),
     lr_scaling: str = "linear",
     learning_rate: float = 5e-4,
+    learning_rate_for=None,
     target_perplexity: float | None = None,
     eval_every: str | float | None = None,
     corpus=None,
@@ -101,6 +103,8 @@ def run_sweep(
     `time_count_evaluation=True` to charge it.
 
     `lr_scaling` sets each batch size's LR from `learning_rate`, which suits the first batch size.
+    `learning_rate_for(depth, width)`, when given, is each size's LR for the first batch size instead (one
+    LR rarely suits sizes far apart: the larger ones diverge or stall where the small one learns).
     `save_models=True` keeps each trained model (with its tokenizer) in `output_dir/<label>`.
     """
     from transformers.utils import logging as hf_logging
@@ -118,8 +122,12 @@ def run_sweep(
     configs = {size: scale_config(base, *size, head_dim=head_dim) for size in sizes}  # validates before any work
     if next(iter(configs.values())).model_type not in ENCODER_TYPES:
         raise ValueError(f"the sweep pretrains with MLM; base={base!r} must be one of {ENCODER_TYPES}")
+
+    def size_rate(depth, width):
+        return learning_rate if learning_rate_for is None else float(learning_rate_for(depth, width))
+
     runs = [
-        SweepRun(depth, width, bs, scaled_learning_rate(learning_rate, bs, batch_sizes[0], lr_scaling))
+        SweepRun(depth, width, bs, scaled_learning_rate(size_rate(depth, width), bs, batch_sizes[0], lr_scaling))
         for depth, width in sizes
         for bs in batch_sizes
     ]
@@ -226,6 +234,7 @@ def _train_one(run: SweepRun, config, data, run_dir: str, progress, run_args: di
         compute_metrics=perplexity_metrics,
         preprocess_logits_for_metrics=masked_token_loss_sums,
     )
+    trainer.remove_callback(PrinterCallback)  # the sweep's bar and sweep.json say it; no log dict per evaluation
     trainer.add_callback(_SweepProgress(*progress, trainer.budget_callback))
     trainer.train()
     if save_model:
