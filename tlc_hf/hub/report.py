@@ -217,7 +217,10 @@ def _interleaved_speedup(baseline_dir, model_dir, measure_kwargs) -> float:
 
     models = {"baseline": load_compressed(str(baseline_dir)), "compressed": load_compressed(str(model_dir))}
     timed = compare_latency(
-        models, batch_size=measure_kwargs.get("batch_size", 8), seq_len=measure_kwargs.get("seq_len", 128)
+        models,
+        batch_size=measure_kwargs.get("batch_size", 8),
+        seq_len=measure_kwargs.get("seq_len", 128),
+        rounds=measure_kwargs.get("runs", 10),
     )
     return timed["compressed"]["speedup"]
 
