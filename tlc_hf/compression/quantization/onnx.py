@@ -16,7 +16,8 @@ ONNX_NAME = "model.onnx"
 
 
 def _example_inputs(model) -> dict:
-    ids = torch.randint(5, max(6, model.config.vocab_size), (2, 16))
+    device = next(model.parameters()).device  # a model fine-tuned on a GPU is exported where it is
+    ids = torch.randint(5, max(6, model.config.vocab_size), (2, 16), device=device)
     inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
     if getattr(model.config, "is_encoder_decoder", False):
         inputs["decoder_input_ids"] = ids[:, :4]
