@@ -8,7 +8,10 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="a run of about 5 minutes on 2 CPU cores")
     parser.add_argument("--budget", default=None, help="pretraining budget per size, e.g. 10m (fine-tuning: a third)")
-    parser.add_argument("--sizes", default=None, help="depth x width list, e.g. 2x64,4x128,4x256")
+    parser.add_argument(
+        "--sizes", default=None, help="the base size DEPTHxWIDTH, e.g. 2x64; the depth and width families grow from it"
+    )
+    parser.add_argument("--no_real_model", action="store_true", help="skip stage 4 (the real all-MiniLM-L6-v2)")
     parser.add_argument("--output_dir", default="out/demo")
     parser.add_argument("--seed", type=int, default=0)
 
@@ -16,5 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, rest: list[str]) -> int:
     from ..workflows.demo import run_demo
 
-    run_demo(args.output_dir, quick=args.quick, budget=args.budget, sizes=args.sizes, seed=args.seed)
+    run_demo(
+        args.output_dir,
+        quick=args.quick,
+        budget=args.budget,
+        sizes=args.sizes,
+        seed=args.seed,
+        real_model=not args.no_real_model,
+    )
     return 0

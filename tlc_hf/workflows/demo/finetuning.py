@@ -1,0 +1,98 @@
+"""Fine-tune every pretrained size on Rotten Tomatoes under the same budget, each at a learning rate for its
+size, and evaluate it on the whole test split. A size whose accuracy interval includes chance (0.5) did not
+learn: that is a failure of the run, reported as one, never read as a finding about the size."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+
+from ...evaluation.stats import wilson_interval
+
+TASK_SOURCE = "rotten_tomatoes"
+
+
+def fine_tune_sizes(runs: list[dict], preset: dict, output_dir: str, seed: int) -> dict:
+    """label -> {dir, learning_rate, accuracy, ci, examples, learned, predictions, references}."""
+    results = {}
+    for run in runs:
+        out = os.path.join(output_dir, run["label"])
+        learning_rate = run["learning_rate"] * preset["finetune_lr_ratio"]
+        fine_tune(run["dir"], out, preset["finetune"], learning_rate, preset, seed)
+        results[run["label"]] = {"dir": out, "learning_rate": learning_rate, **evaluate_on_test(out, preset)}
+        r = results[run["label"]]
+        print(
+            f"  {run['label']}: lr {learning_rate:.1e}, test accuracy {r['accuracy']:.3f} "
+            f"(95% CI {r['ci'][0]:.3f}-{r['ci'][1]:.3f}){'' if r['learned'] else '  <- did not learn: a failed run'}",
+            flush=True,
+        )
+    return results
+
+
+def fine_tune(
+    model_dir: str,
+    out: str,
+    budget,
+    learning_rate: float,
+    preset: dict,
+    seed: int,
+    progress: bool = False,
+    **overrides,
+) -> None:
+    """`tlc_hf.workflows.train` on the sentiment task, quietly (the demo prints one line per size); with
+    `progress`, the budget's progress bar."""
+    from ...training.arguments import BudgetTrainingArguments
+    from ..train import TrainCommandArguments, train
+
+    command = TrainCommandArguments(
+        model_name_or_path=model_dir,
+        task="classification",
+        source=TASK_SOURCE,
+        split_seed=seed,
+        max_length=preset["max_length"],
+        max_eval_examples=None,
+    )
+    args = BudgetTrainingArguments(
+        output_dir=out,
+        time_budget=budget,
+        learning_rate=learning_rate,
+        per_device_train_batch_size=overrides.pop("batch_size", preset["finetune_batch"]),
+        time_warmup_ratio=0.1,
+        eval_strategy="no",
+        save_strategy="no",
+        logging_strategy="no",
+        report_to="none",
+        disable_tqdm=not progress,
+        seed=seed,
+        **overrides,
+    )
+    with contextlib.redirect_stdout(io.StringIO()):  # Trainer.log_metrics prints its table
+        train(command, args)
+
+
+def evaluate_on_test(model_dir: str, preset: dict) -> dict:
+    """Accuracy on the whole test split with its 95% interval and the per-example predictions."""
+    from transformers import AutoTokenizer
+
+    from ...compression.loading import load_compressed
+    from ...evaluation.evaluate_model import evaluate_model
+
+    result = evaluate_model(
+        load_compressed(model_dir),
+        AutoTokenizer.from_pretrained(model_dir),
+        "classification",
+        max_examples=None,
+        max_length=preset["max_length"],
+        show_progress=False,
+        return_predictions=True,
+    )
+    ci = wilson_interval(round(result["accuracy"] * result["examples"]), result["examples"])
+    return {
+        "accuracy": result["accuracy"],
+        "ci": [round(ci[0], 4), round(ci[1], 4)],
+        "examples": result["examples"],
+        "learned": ci[0] > 0.5,
+        "predictions": result["predictions"],
+        "references": result["references"],
+    }
