@@ -137,6 +137,7 @@ def run_demo(
 def _run(preset: dict, output_dir: str, seed: int, real_model: bool, started: float) -> dict:
     from ...data import train_tokenizer
     from ...data.identity import DataIdentity
+    from ...hub.report import environment
     from .byte_budget import compress_to_budget, plot_budget
     from .finetuning import fine_tune_sizes
     from .pretraining import plot_families, pretrain_families
@@ -186,7 +187,7 @@ def _run(preset: dict, output_dir: str, seed: int, real_model: bool, started: fl
     stage(5, "report")
     report = {
         "preset": preset,
-        "hardware": _hardware(),
+        "hardware": environment()[1],
         "claim1": claim1,
         "finetuned": {
             k: {x: v[x] for x in ("accuracy", "ci", "examples", "learned", "learning_rate")}
@@ -208,14 +209,3 @@ def _run(preset: dict, output_dir: str, seed: int, real_model: bool, started: fl
         f"in {format_duration(report['wall_clock_s'])}"
     )
     return report
-
-
-def _hardware() -> dict:
-    import torch
-
-    from ...evaluation.bench import cpu_description
-
-    hardware = cpu_description()
-    if torch.cuda.is_available():
-        hardware["gpu"] = torch.cuda.get_device_name(0)
-    return hardware

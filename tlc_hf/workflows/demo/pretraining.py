@@ -39,10 +39,6 @@ def learning_rate_for(depth: int, width: int, *, base: tuple[int, int], base_lr:
     return base_lr * (base[1] / width) * (base[0] / depth)
 
 
-def label_of(depth: int, width: int, batch_size: int) -> str:
-    return f"L{depth}xH{width}-B{batch_size}"
-
-
 def unigram_perplexity(tokenizer, corpus, block_size: int, max_eval_blocks: int, seed: int) -> float:
     """Perplexity of the training split's token frequencies (add-one smoothed) on the masked tokens of the
     same fixed-mask validation blocks the sweep evaluates on: the floor a model must pass to use context."""
@@ -94,7 +90,7 @@ def pretrain_families(preset: dict, corpus, tokenizer, output_dir: str, seed: in
             seed=seed,
         )
     unigram = unigram_perplexity(tokenizer, corpus, preset["block_size"], sweep["eval_blocks"], seed)
-    labels = {size: label_of(*size, preset["pretrain_batch"]) for size in sizes}
+    labels = {(r["num_layers"], r["hidden_size"]): r["label"] for r in sweep["runs"]}  # one batch size
     named = {family: [labels[s] for s in members] for family, members in families.items()}
     result = analyze(sweep["runs"], named, unigram)
     result["budget_s"] = sweep["budget_s"]

