@@ -218,9 +218,7 @@ def test_every_method_round_trips_every_save_and_load_path(tmp_path, name, famil
     onnx = isinstance(model, OnnxModel)
     quantized = getattr(model, "hf_quantizer", None) is not None
 
-    saves = {"save_compressed": lambda d: save_compressed(model, d)}
-    if not onnx:
-        saves["save_pretrained"] = lambda d: model.save_pretrained(d)
+    saves = {"save_compressed": lambda d: save_compressed(model, d), "save_pretrained": model.save_pretrained}
     if not onnx and not quantized:
         saves["sparse"] = lambda d: save_compressed(model, d, storage="sparse")
         saves["trainer.save_model"] = lambda d: Trainer(
@@ -232,14 +230,16 @@ def test_every_method_round_trips_every_save_and_load_path(tmp_path, name, famil
         with open(f"{directory}/config.json") as f:
             config = json.load(f)
         assert [r["method"] for r in config["tlc_compression"]["methods"]] == _expected_methods(name), how
-        loaders = {"load_compressed": load_compressed}
-        if not onnx:  # plain transformers, after `import tlc_hf`
-            loaders["from_pretrained"] = lambda d: _auto(model).from_pretrained(d, device_map="cpu").eval()
+        loaders = {  # plain transformers, after `import tlc_hf` (an ONNX export comes back as its OnnxModelFor*)
+            "load_compressed": load_compressed,
+            "from_pretrained": lambda d: _auto(model).from_pretrained(d, device_map="cpu").eval(),
+        }
         for loader_name, load in loaders.items():
             loaded = load(directory)
             torch.testing.assert_close(
                 _outputs(loaded, family), expected, atol=1e-5, rtol=0, msg=f"{how} -> {loader_name}"
             )
+            assert isinstance(loaded, OnnxModel) is onnx, (how, loader_name)
             if not onnx:
                 again = parameter_counts(loaded)
                 assert again["params_total"] == counts["params_total"], (how, loader_name)

@@ -102,27 +102,35 @@ def test_card_metadata_and_model_index_parse():
     assert [r.metric_value for r in reparsed.data.eval_results] == [0.79, 0.78]
 
 
-def test_card_snippet_loads_with_from_pretrained_except_onnx():
+def test_card_snippet_loads_with_from_pretrained_onnx_included():
     for methods in ([{"method": "magnitude", "sparsity": 0.5}], None):  # None: structured + magnitude
         snippet = str(render_model_card(fixed_report(methods=methods), repo_id="o/n"))
         assert "import tlc_hf" in snippet and 'AutoModelForSequenceClassification.from_pretrained("o/n")' in snippet
     onnx = [{"method": "quantization", "backend": "onnxruntime", "bits": 8}]
-    assert 'load_compressed("o/n")' in str(render_model_card(fixed_report(methods=onnx), repo_id="o/n"))
+    snippet = str(render_model_card(fixed_report(methods=onnx), repo_id="o/n"))
+    assert "ONNX Runtime export" in snippet and 'AutoModelForSequenceClassification.from_pretrained("o/n")' in snippet
 
 
-def test_card_snippet_runs(tmp_path, small_corpus):
+@pytest.mark.parametrize("onnx", [False, True], ids=["torch", "onnx"])
+def test_card_snippet_runs(tmp_path, small_corpus, onnx):
+    from tlc_hf import QuantizationConfig, quantize
+    from tlc_hf.compression import OnnxModel
     from tlc_hf.data import train_tokenizer
 
     tokenizer = train_tokenizer("bert", 300, small_corpus)
     model = tiny_model("bert", "classification", vocab_size=len(tokenizer), num_attention_heads=4)
     prune_structured_(model, heads=0.5, ffn=0.5)
+    if onnx:
+        model = quantize(model, QuantizationConfig(backend="onnxruntime"))
     out = tmp_path / "model"
     save_compressed(model, out, tokenizer)
-    card = str(render_model_card(fixed_report(), repo_id=str(out)))
+    methods = [{"method": "quantization", "backend": "onnxruntime", "bits": 8}] if onnx else None
+    card = str(render_model_card(fixed_report(methods=methods), repo_id=str(out)))
     snippet = card.split("```python\n")[1].split("```")[0]
     namespace = {}
     exec(compile(snippet, "card-snippet", "exec"), namespace)  # noqa: S102 - our own generated code
     assert namespace["model"].config.num_labels == 2
+    assert isinstance(namespace["model"], OnnxModel) is onnx
 
 
 def test_report_leaves_out_what_was_not_measured(tmp_path):

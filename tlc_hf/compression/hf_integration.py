@@ -1,6 +1,6 @@
 """How plain transformers loading rebuilds tlc_hf-compressed models (installed by `import tlc_hf`).
 
-Two pieces, each where transformers has room for it:
+Three pieces, each where transformers has room for it:
 
 - **Structure is architecture**, so it lives in `config.json` (`config.tlc_compression`) and is applied
   when a model is *built* from its config: every `PreTrainedModel.post_init` (the last step of each
@@ -10,6 +10,9 @@ Two pieces, each where transformers has room for it:
 - **Sparse storage is a serialization format**: a checkpoint whose `model.safetensors` holds bitmask +
   values says `quantization_config: {"quant_method": "tlc_sparse"}`; the registered `TlcSparseHfQuantizer`
   fills the dense weights after loading and then removes itself, leaving a plain float model.
+- **An ONNX export is another runtime**, not weights for a torch module: `AutoModelFor*.from_pretrained` (and so
+  `pipeline`) first reads the location's `config.json` (folder, cache or Hub, through `cached_file`); when it
+  records an onnxruntime export, the `OnnxModelFor*` class of the export's head loads it instead.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ def restore_structure_(model) -> None:
 
 
 def install() -> None:
-    """Hook tlc_hf into transformers (once): structure restore on build, the sparse-storage quantizer."""
+    """Hook tlc_hf into transformers (once): structure restore on build, the sparse-storage quantizer, ONNX
+    exports through the Auto classes."""
     global _INSTALLED
     if _INSTALLED:
         return
@@ -53,6 +57,36 @@ def install() -> None:
 
     PreTrainedModel.post_init = post_init
     _register_sparse_quantizer()
+    _route_onnx_exports()
+
+
+def _route_onnx_exports() -> None:
+    """Wrap `from_pretrained` of the Auto classes: `_BaseAutoModelClass`'s (which Auto classes created later
+    copy) and the copies the existing Auto classes already hold; classes with their own loader are left alone."""
+    from transformers.models.auto.auto_factory import _BaseAutoModelClass
+
+    code = _BaseAutoModelClass.from_pretrained.__func__.__code__
+    pending = [_BaseAutoModelClass]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        method = cls.__dict__.get("from_pretrained")
+        if isinstance(method, classmethod) and method.__func__.__code__ is code:
+            cls.from_pretrained = classmethod(_onnx_first(method.__func__))
+
+
+def _onnx_first(original):
+    @functools.wraps(original)
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        if not model_args:
+            from .quantization.onnx_modeling import from_pretrained_for_auto
+
+            onnx_model = from_pretrained_for_auto(cls.__name__, pretrained_model_name_or_path, kwargs)
+            if onnx_model is not None:
+                return onnx_model
+        return original(cls, pretrained_model_name_or_path, *model_args, **kwargs)
+
+    return from_pretrained
 
 
 def _register_sparse_quantizer() -> None:

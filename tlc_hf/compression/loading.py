@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 
 import torch
 import transformers
@@ -19,7 +18,7 @@ from transformers import AutoConfig, PreTrainedModel
 
 from ..data.cache import atomic_directory
 from .hf_integration import SPARSE_QUANT_METHOD, install
-from .record import compression_history, compression_record, set_compression_history
+from .record import compression_history, set_compression_history
 from .storage import save_sparse_state_dict
 
 logger = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ def save_compressed(
         AutoModelForSequenceClassification.from_pretrained("out/sparse")  # after `import tlc_hf`
         ```
     """
-    from .quantization.onnx import ONNX_NAME, OnnxModel
+    from .quantization.onnx_modeling import OnnxModel
     from .quantization.quantize import requantized_for_saving
 
     if storage not in STORAGE_KINDS:
@@ -64,8 +63,7 @@ def save_compressed(
     set_compression_history(model, compression_history(model), storage=storage, **(extra or {}))
     with atomic_directory(save_directory, overwrite=overwrite) as tmp:
         if isinstance(model, OnnxModel):
-            shutil.copyfile(model.path, os.path.join(tmp, ONNX_NAME))
-            model.config.save_pretrained(str(tmp))
+            model.save_pretrained(str(tmp))
         else:
             requantized_for_saving(model).save_pretrained(str(tmp))
         if storage == "sparse":
@@ -102,23 +100,16 @@ def load_compressed(
     Only transformers' own model classes are built (no remote code) and weights come from safetensors
     only. For a folder without ONNX or adapter this is exactly `from_pretrained` after `import tlc_hf`.
     """
+    from .quantization.onnx_modeling import OnnxModel, is_onnx_export
+
     install()
     directory = _local_directory(name_or_path, revision, token)
     config = AutoConfig.from_pretrained(directory)
-    if _is_onnx(config):
-        from .quantization.onnx import OnnxModel
-
-        return OnnxModel.from_pretrained(directory)
+    if is_onnx_export(config):
+        return OnnxModel.from_pretrained(directory, config=config)
     model_class = _model_class(config)
     model = model_class.from_pretrained(directory, use_safetensors=True, device_map=str(device or "cpu"))
     return _with_adapter(model, directory).eval()
-
-
-def _is_onnx(config) -> bool:
-    return any(
-        r.get("method") == "quantization" and r.get("backend") == "onnxruntime"
-        for r in compression_record(config).get("methods", [])
-    )
 
 
 def _with_adapter(model, directory: str):

@@ -138,16 +138,15 @@ def _snippet(report: CompressionReport, repo_id: str, onnx: bool) -> str:
         run = (
             'inputs = tokenizer("a warm, funny film", return_tensors="pt")\nprint(model(**inputs).logits.softmax(-1))'
         )
-    if onnx:
-        load = f'from transformers import AutoTokenizer\nfrom tlc_hf import load_compressed\n\nmodel = load_compressed("{repo_id}")  # ONNX Runtime'
-    else:
-        auto = {"seq2seq": "AutoModelForSeq2SeqLM", "mlm": "AutoModelForMaskedLM"}.get(
-            report.task, "AutoModelForSequenceClassification"
-        )
-        load = (
-            "import tlc_hf  # teaches from_pretrained the compressed shapes and storage\n"
-            f'from transformers import {auto}, AutoTokenizer\n\nmodel = {auto}.from_pretrained("{repo_id}")'
-        )
+    auto = {"seq2seq": "AutoModelForSeq2SeqLM", "mlm": "AutoModelForMaskedLM"}.get(
+        report.task, "AutoModelForSequenceClassification"
+    )
+    hook = (
+        "loads the ONNX Runtime export with from_pretrained and pipeline"
+        if onnx
+        else "teaches from_pretrained the compressed shapes and storage"
+    )
+    load = f'import tlc_hf  # {hook}\nfrom transformers import {auto}, AutoTokenizer\n\nmodel = {auto}.from_pretrained("{repo_id}")'
     return f'{load}\ntokenizer = AutoTokenizer.from_pretrained("{repo_id}")\n{run}'
 
 

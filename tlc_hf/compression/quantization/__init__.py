@@ -3,7 +3,13 @@ QAT and Quant-Noise."""
 
 from ..base import CliOption, CompressionMethod, register_method
 from .config import BACKENDS, QuantizationConfig
-from .onnx import OnnxModel
+from .onnx_modeling import (
+    OnnxModel,
+    OnnxModelForFeatureExtraction,
+    OnnxModelForMaskedLM,
+    OnnxModelForSequenceClassification,
+    OnnxModelForTokenClassification,
+)
 from .quantize import quantize
 from .simulated import fake_quantize
 from .training import QATCallback, QuantNoiseCallback
@@ -11,6 +17,10 @@ from .training import QATCallback, QuantNoiseCallback
 __all__ = [
     "BACKENDS",
     "OnnxModel",
+    "OnnxModelForFeatureExtraction",
+    "OnnxModelForMaskedLM",
+    "OnnxModelForSequenceClassification",
+    "OnnxModelForTokenClassification",
     "QATCallback",
     "QuantNoiseCallback",
     "QuantizationConfig",
@@ -26,13 +36,24 @@ def _post_training(config):
 
 
 def _apply(model, config, context):
-    return quantize(model, _post_training(config))
+    return quantize(model, _post_training(config), **_calibration(config, context))
 
 
 def _finalize(model, config, context):
     if config.qat and config.backend == "simulated":
         return model  # QAT already left the weights on the simulated grid
-    return quantize(model, _post_training(config))
+    return quantize(model, _post_training(config), **_calibration(config, context))
+
+
+def _calibration(config, context) -> dict:
+    """Static int8 (OpenVINO) calibrates on the recipe's training texts with its (possibly trimmed) tokenizer."""
+    if config.backend != "openvino":
+        return {}
+    corpus = context.get("corpus")
+    if corpus is None and context.get("data") is not None:  # `tlc-hf compress`: the data, not yet loaded
+        corpus = context["data"].load()
+    texts = corpus["train"]["text"] if corpus is not None and "train" in corpus else None
+    return {"tokenizer": context.get("tokenizer"), "calibration_texts": texts}
 
 
 def _describe(record: dict) -> str:
@@ -45,7 +66,13 @@ def _describe(record: dict) -> str:
     return f"{kind}{record.get('bits')}-bit with {record.get('backend')}"
 
 
-_PRODUCES = {"simulated": "float", "torchao": "quantized", "bitsandbytes": "quantized", "onnxruntime": "onnx"}
+_PRODUCES = {
+    "simulated": "float",
+    "torchao": "quantized",
+    "bitsandbytes": "quantized",
+    "onnxruntime": "onnx",
+    "openvino": "onnx",
+}
 
 
 def _from_cli(args):

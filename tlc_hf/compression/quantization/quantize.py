@@ -19,13 +19,26 @@ logger = logging.getLogger(__name__)
 BNB_SKIP_MODULES = ["classifier", "lm_head", "cls", "pooler", "qa_outputs", "score"]
 
 
-def quantize(model, config: QuantizationConfig | None = None, **config_kwargs):
+def quantize(
+    model, config: QuantizationConfig | None = None, *, tokenizer=None, calibration_texts=None, **config_kwargs
+):
     """Quantize `model` with `config.backend` and return the quantized model.
 
     "simulated" works in place (the same object comes back); "torchao" and "bitsandbytes" return a new
-    transformers model (the input is left as it was); "onnxruntime" returns an `OnnxModel`. Save any of
-    them with `save_compressed` and load with `load_compressed` (torchao and bitsandbytes models also
-    reload with plain `from_pretrained`).
+    transformers model (the input is left as it was); "onnxruntime" and "openvino" return an `OnnxModel` (the
+    `OnnxModelFor*` class of the model's head). Save any of them with `save_compressed`, load with
+    `load_compressed` or, after `import tlc_hf`, plain `AutoModelFor*.from_pretrained` / `pipeline`.
+
+    Args:
+        tokenizer, calibration_texts: "openvino" quantizes activations statically, so it calibrates their
+            ranges on texts: `calibration_texts` (default: the first 300 training texts of the data recorded
+            in the model), tokenized with `tokenizer` (required for "openvino").
+
+    Example:
+        ```python
+        onnx = quantize(model, QuantizationConfig(backend="onnxruntime"))
+        onnx(**tokenizer(["a fine film"], return_tensors="pt")).logits
+        ```
     """
     config = dataclasses.replace(config or QuantizationConfig(), **config_kwargs)
     config.require_backend()
@@ -34,6 +47,8 @@ def quantize(model, config: QuantizationConfig | None = None, **config_kwargs):
         return model
     if config.backend == "onnxruntime":
         quantized = _onnx(model, per_channel=config.granularity == "per_channel")
+    elif config.backend == "openvino":
+        quantized = _openvino(model, tokenizer, calibration_texts)
     else:
         quantized = _from_pretrained_with(model, _hf_quantization_config(model, config))
     record_compression(quantized, config)  # on a copy of the config (from_pretrained or the export's)
@@ -124,18 +139,42 @@ def _extras(model) -> dict:
 
 
 def _onnx(model, per_channel: bool):
-    from .onnx import OnnxModel, export_onnx_int8
+    from .onnx import export_onnx_int8
 
+    _check_exportable(model, "onnxruntime")
+    holder = tempfile.TemporaryDirectory(prefix="tlc_hf_onnx_")
+    return _exported(model, export_onnx_int8(model, holder.name, per_channel=per_channel), holder)
+
+
+def _openvino(model, tokenizer, texts):
+    from .openvino import calibration_batches, export_openvino_int8
+
+    _check_exportable(model, "openvino")
+    if tokenizer is None:
+        raise ValueError("backend='openvino' calibrates int8 activations on texts: pass tokenizer=... to quantize")
+    if texts is None:
+        from ...data.identity import resolve_data
+
+        texts = resolve_data(model)[0].load()["train"]["text"]
+    holder = tempfile.TemporaryDirectory(prefix="tlc_hf_openvino_")
+    path = export_openvino_int8(model, holder.name, calibration_batches(tokenizer, texts))
+    return _exported(model, path, holder)
+
+
+def _check_exportable(model, backend: str) -> None:
     if getattr(model.config, "is_encoder_decoder", False):
         raise ValueError(
-            f"backend='onnxruntime' exports encoder models (BERT, RoBERTa, XLM-R); {type(model).__name__} cannot be "
+            f"backend={backend!r} exports encoder models (BERT, RoBERTa, XLM-R); {type(model).__name__} cannot be "
             "exported: torch.onnx's exporter fails on T5/mT5 with this torch/transformers. Use backend='torchao' "
             "or 'bitsandbytes' for T5/mT5."
         )
-    holder = tempfile.TemporaryDirectory(prefix="tlc_hf_onnx_")
-    path = export_onnx_int8(model, holder.name, per_channel=per_channel)
+
+
+def _exported(model, path: str, holder):
+    from .onnx_modeling import class_for_config
+
     config = copy.deepcopy(model.config)
     config.architectures = [type(model).__name__]
-    onnx_model = OnnxModel(path, config)
-    onnx_model._holder = holder
-    return onnx_model
+    exported = class_for_config(config)(path, config)
+    exported._holder = holder  # the temporary folder lives as long as the model
+    return exported
