@@ -60,6 +60,14 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         help="a reference model folder (e.g. the fp32 fine-tuned model): both are timed interleaved on the same "
         "inputs and the speedup is printed; a model slower than its baseline is called out",
     )
+    parser.add_argument(
+        "--real_examples",
+        type=int,
+        default=256,
+        help="beside the fixed batch: batch-1 latency over this many test texts of the model's own data, and "
+        "throughput over the whole test split in length-sorted, dynamically padded batches of --batch_size; "
+        "0 skips it",
+    )
 
 
 def run_bench(args: argparse.Namespace, rest: list[str]) -> int:
@@ -93,6 +101,8 @@ def run_bench(args: argparse.Namespace, rest: list[str]) -> int:
         result["baseline"] = args.baseline
         result["baseline_latency_ms"] = timed["baseline"]["latency_ms"]
         result["speedup_vs_baseline"] = timed["model"]["speedup"]
+    if args.real_examples and not getattr(model.config, "is_encoder_decoder", False):
+        result["real_inputs"] = _bench_real_inputs(args, model, baseline if args.baseline is not None else None)
     print(json.dumps(result, indent=2))
     if result.get("speedup_vs_baseline", 1.0) < 1.0:
         print(
@@ -102,6 +112,43 @@ def run_bench(args: argparse.Namespace, rest: list[str]) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _bench_real_inputs(args, model, baseline) -> dict:
+    """`compare_real_inputs` on the test split of the model's recorded data (the baseline interleaved)."""
+    from transformers import AutoTokenizer
+
+    from ..data.identity import resolve_data
+    from ..evaluation.bench import compare_real_inputs
+
+    identity, note = resolve_data(model)
+    if not _has_tokenizer(args.model_dir):
+        return {"skipped": f"{args.model_dir} holds no tokenizer, so it cannot read real texts"}
+    models, tokenizers = {"model": model}, {"model": AutoTokenizer.from_pretrained(args.model_dir)}
+    if baseline is not None and _has_tokenizer(args.baseline):
+        models["baseline"], tokenizers["baseline"] = baseline, AutoTokenizer.from_pretrained(args.baseline)
+    else:
+        baseline = None
+    texts = identity.load()["test"]["text"]
+    timed = compare_real_inputs(
+        models, tokenizers, texts, batch_size=args.batch_size, single_examples=args.real_examples, rounds=args.rounds
+    )
+    row = {**timed["model"], "data": identity.describe(), "data_note": note}
+    row.pop("throughput_speedup")
+    if baseline is not None:
+        row["baseline"] = {k: timed["baseline"][k] for k in ("batch1_latency_ms_p50", "throughput_examples_per_s")}
+        row["throughput_speedup_vs_baseline"] = 1 / timed["baseline"]["throughput_speedup"]
+    return row
+
+
+def _has_tokenizer(location: str) -> bool:
+    """Whether a model folder or Hub id holds a saved tokenizer (transformers would build an empty one)."""
+    from transformers.utils import cached_file
+
+    return any(
+        cached_file(location, name, _raise_exceptions_for_missing_entries=False) is not None
+        for name in ("tokenizer_config.json", "tokenizer.json")
+    )
 
 
 DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")

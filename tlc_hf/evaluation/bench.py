@@ -204,3 +204,93 @@ def compare_latency(
     medians = {name: statistics.median(t) * 1e3 for name, t in times.items()}
     reference = next(iter(medians.values()))
     return {name: {"latency_ms": ms, "speedup": reference / ms} for name, ms in medians.items()}
+
+
+def real_input_batches(tokenizer, texts, batch_size: int = 8, max_length: int = 128) -> list[dict]:
+    """`texts` tokenized (truncated to `max_length`), sorted by length and cut into batches of `batch_size`, each
+    padded to its own longest example (dynamic padding): how a server batches a queue of requests."""
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
+    order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][i]))
+    batches = []
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        batches.append(tokenizer.pad({k: [encoded[k][i] for i in chunk] for k in encoded}, return_tensors="pt"))
+    return batches
+
+
+def compare_real_inputs(
+    models: dict,
+    tokenizers: dict,
+    texts,
+    *,
+    batch_size: int = 8,
+    max_length: int = 128,
+    single_examples: int | None = 256,
+    rounds: int = 3,
+) -> dict:
+    """Latency and throughput of several models on real texts, interleaved (each round runs every model in
+    turn), tokenization not timed.
+
+    - batch 1: each of `single_examples` texts (evenly spaced over the length-sorted list; None: all) alone,
+      unpadded: `batch1_latency_ms_p50` / `_p95` over all calls of all rounds;
+    - throughput: all `texts` in length-sorted batches of `batch_size`, padded per batch:
+      `throughput_examples_per_s` = texts / the median over rounds of one pass's time.
+
+    Args:
+        models: name -> model (a `PreTrainedModel` or an `OnnxModel`); the first is the reference of `speedup`.
+        tokenizers: name -> its tokenizer (trimmed vocabularies tokenize with their own).
+
+    Example:
+        ```python
+        texts = load_corpus()["test"]["text"]
+        compare_real_inputs({"int8": model}, {"int8": tokenizer}, texts)["int8"]["throughput_examples_per_s"]
+        ```
+    """
+    texts = list(texts)
+    if not models or not texts:
+        raise ValueError("compare_real_inputs needs at least one model and one text")
+    _check_positive_ints(batch_size=batch_size, max_length=max_length, rounds=rounds)
+    batches, singles = {}, {}
+    for name in models:
+        batches[name] = real_input_batches(tokenizers[name], texts, batch_size, max_length)
+        ones = real_input_batches(tokenizers[name], texts, 1, max_length)
+        step = 1 if single_examples is None else max(1, len(ones) // single_examples)
+        singles[name] = ones[::step][: single_examples or None]
+    calls = {name: [] for name in models}
+    passes = {name: [] for name in models}
+    with torch.inference_mode():
+        for name, model in models.items():  # warm-up: the longest batch and one short call
+            model.eval()(**batches[name][-1])
+            model(**singles[name][0])
+        for _ in range(rounds):
+            for name, model in models.items():
+                for one in singles[name]:
+                    start = time.perf_counter()
+                    model(**one)
+                    calls[name].append(time.perf_counter() - start)
+                start = time.perf_counter()
+                for batch in batches[name]:
+                    model(**batch)
+                passes[name].append(time.perf_counter() - start)
+    tokens = [int(b["attention_mask"].sum()) for b in next(iter(batches.values()))]
+    padded = [b["attention_mask"].numel() for b in next(iter(batches.values()))]
+    results = {}
+    for name in models:
+        times = sorted(calls[name])
+        results[name] = {
+            "batch1_latency_ms_p50": statistics.median(times) * 1e3,
+            "batch1_latency_ms_p95": times[min(len(times) - 1, round(0.95 * (len(times) - 1)))] * 1e3,
+            "throughput_examples_per_s": len(texts) / statistics.median(passes[name]),
+        }
+    reference = next(iter(results.values()))["throughput_examples_per_s"]
+    for name, row in results.items():
+        row["throughput_speedup"] = row["throughput_examples_per_s"] / reference
+        row.update(
+            examples=len(texts),
+            batch_size=batch_size,
+            mean_tokens=sum(tokens) / len(texts),
+            padding_share=1 - sum(tokens) / sum(padded),
+            batch1_examples=len(singles[name]),
+            rounds=rounds,
+        )
+    return results
