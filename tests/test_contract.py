@@ -116,6 +116,13 @@ def _quantized(backend, bits=8):
     return compress
 
 
+def _openvino(model, family, tmp):
+    """OpenVINO static int8, calibrated on random ids (a tiny model has no tokenizer)."""
+    pytest.importorskip("openvino")
+    calibration = [{k: v.numpy() for k, v in random_batch(family, seed=seed).items()} for seed in range(4)]
+    return quantize(model, backend="openvino", calibration=calibration)
+
+
 def _then(*steps):
     def compress(model, family, tmp):
         for step in steps:
@@ -167,6 +174,8 @@ CASES = {
     "torchao": (ALL, _quantized("torchao")),
     "bnb8": (ALL, _quantized("bitsandbytes", 8)),
     "onnx": (ENC, _quantized("onnxruntime")),
+    "openvino": (ENC, _openvino),
+    "structured+openvino": (ENC, _then(_structured, _openvino)),
     "structured+torchao": (ALL, _then(_structured, _quantized("torchao"))),
     "structured+bnb8": (ALL, _then(_structured, _quantized("bitsandbytes", 8))),
     "structured+bnb4": (ALL, _then(_structured, _quantized("bitsandbytes", 4))),
@@ -193,6 +202,7 @@ def _expected_methods(name):
         "torchao": ["quantization"],
         "bnb8": ["quantization"],
         "onnx": ["quantization"],
+        "openvino": ["quantization"],
         "qat+structured": ["structured", "quantization"],
         "kd+structured+qat": ["structured", "quantization"],
     }.get(
@@ -203,6 +213,7 @@ def _expected_methods(name):
             .replace("bnb4", "quantization")
             .replace("torchao", "quantization")
             .replace("onnx", "quantization")
+            .replace("openvino", "quantization")
             for part in name.split("+")
         ],
     )

@@ -150,11 +150,30 @@ def test_compare_latency_times_models_interleaved_and_ratios_to_the_first():
         compare_latency({"small": small}, rounds=0)
 
 
-def test_auto_backend_resolves_to_the_fastest_installed_for_this_device(monkeypatch):
+def test_auto_backend_resolves_to_the_fastest_installed_for_this_device(monkeypatch, tmp_path):
+    import tlc_hf.compression.quantization.choice as choice
     import tlc_hf.compression.quantization.config as config
 
+    monkeypatch.setenv("TLC_HF_CACHE", str(tmp_path))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert QuantizationConfig(backend="auto").backend == "onnxruntime"
+    measured = []
+
+    def measure(candidates):  # the real one times a MiniLM-shaped probe per runtime (a minute)
+        measured.append(list(candidates))
+        return {"onnxruntime": {"latency_ms": 30.0}, "openvino": {"latency_ms": 20.0}}
+
+    monkeypatch.setattr(choice, "measure_cpu_runtimes", measure)
+    real_find_spec = config.importlib.util.find_spec
+    installed = {"onnxruntime", "onnxscript", "onnx"}
+    monkeypatch.setattr(
+        config.importlib.util, "find_spec", lambda name: real_find_spec(name) if name in installed else None
+    )
+    assert QuantizationConfig(backend="auto").backend == "onnxruntime" and measured == []  # one runtime: no timing
+    installed |= {"openvino", "nncf"}
+    assert QuantizationConfig(backend="auto").backend == "openvino"  # both: the measured faster one
+    assert QuantizationConfig(backend="auto").backend == "openvino"
+    assert measured == [["onnxruntime", "openvino"]]  # measured once, then cached per CPU
+    assert len(list((tmp_path / "cpu_runtime").glob("*.json"))) == 1
     monkeypatch.setattr(config.importlib.util, "find_spec", lambda name: None)
     assert QuantizationConfig(backend="auto").backend == "torchao"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

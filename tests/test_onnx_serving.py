@@ -44,8 +44,11 @@ def _labelled(model, labels):
     return model
 
 
-def _export(model, tokenizer, directory):
-    save_compressed(quantize(model, QuantizationConfig(backend="onnxruntime")), directory, tokenizer)
+def _export(model, tokenizer, directory, backend="onnxruntime"):
+    if backend == "openvino":
+        pytest.importorskip("openvino")
+    options = {"tokenizer": tokenizer, "calibration": TEXTS * 4} if backend == "openvino" else {}
+    save_compressed(quantize(model, QuantizationConfig(backend=backend), **options), directory, tokenizer)
     return str(directory)
 
 
@@ -54,10 +57,12 @@ def _logits(model, tokenizer, text):
         return model(**tokenizer([text], return_tensors="pt")).logits[0]
 
 
-def test_text_classification_pipeline_and_auto_class_load_the_export_with_its_labels(tmp_path, tokenizer):
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_text_classification_pipeline_and_auto_class_load_the_export_with_its_labels(tmp_path, tokenizer, backend):
     model = _labelled(tiny_model("bert", "classification", vocab_size=len(tokenizer)), ["negative", "positive"])
-    directory = _export(model, tokenizer, tmp_path / "int8")
-    assert {"model.onnx", "config.json", "tokenizer.json"} <= set(os.listdir(directory))
+    directory = _export(model, tokenizer, tmp_path / "int8", backend)
+    graph = {"onnxruntime": {"model.onnx"}, "openvino": {"openvino_model.xml", "openvino_model.bin"}}[backend]
+    assert graph | {"config.json", "tokenizer.json"} <= set(os.listdir(directory))
     loaded = AutoModelForSequenceClassification.from_pretrained(directory)
     assert type(loaded) is OnnxModelForSequenceClassification
     assert loaded.config.id2label == {0: "negative", 1: "positive"}

@@ -53,7 +53,7 @@ def _calibration(config, context) -> dict:
     if corpus is None and context.get("data") is not None:  # `tlc-hf compress`: the data, not yet loaded
         corpus = context["data"].load()
     texts = corpus["train"]["text"] if corpus is not None and "train" in corpus else None
-    return {"tokenizer": context.get("tokenizer"), "calibration_texts": texts}
+    return {"tokenizer": context.get("tokenizer"), "calibration": texts}
 
 
 def _describe(record: dict) -> str:

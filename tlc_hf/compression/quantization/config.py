@@ -5,13 +5,14 @@ from dataclasses import dataclass, field
 
 from ..base import ScheduleConfig, TargetSelection, check_choice, register_config
 
-BACKENDS = ("simulated", "torchao", "onnxruntime", "bitsandbytes")
+BACKENDS = ("simulated", "torchao", "onnxruntime", "openvino", "bitsandbytes")
 AUTO = "auto"  # resolved when the config is built: the backend measured fastest on this machine's device
 GRANULARITIES = ("per_channel", "per_tensor")
 BNB_4BIT_TYPES = ("nf4", "fp4")
 _BACKEND_PACKAGE = {
     "torchao": ("torchao", "torchao"),
     "onnxruntime": ("onnxruntime", "onnx"),
+    "openvino": ("openvino", "openvino"),
     "bitsandbytes": ("bitsandbytes", "bitsandbytes"),
 }
 
@@ -27,10 +28,14 @@ class QuantizationConfig(ScheduleConfig, TargetSelection):
       - "torchao": int8 weights with dynamic int8 activations (or `weight_only=True`), CPU and GPU; saves
         and reloads with plain `from_pretrained` through transformers' `TorchAoConfig`.
       - "onnxruntime": ONNX export + dynamic int8 for CPU serving (`tlc_hf.OnnxModel` runs it).
+      - "openvino": ONNX export converted to OpenVINO, static int8 calibrated on training texts (nncf), for
+        CPU serving (`quantize(..., tokenizer=...)`; `tlc_hf.OnnxModel` runs it too).
       - "bitsandbytes": 8-bit, or 4-bit `bnb_4bit_type` nf4/fp4, for memory; heads are skipped.
       - "auto": resolved when the config is built to the backend measured fastest for the device: on CPU
-        "onnxruntime" (the real MiniLM at batch 8x128 on 2 cores: 2.9x fp32, where torchao int8 gave 1.1x and
-        bitsandbytes 0.9x, slower than fp32; `benchmarks/real_model_frontier.py`), on CUDA "torchao".
+        the faster of "onnxruntime" and "openvino" where both are installed, measured once per CPU and cached
+        (the real MiniLM at batch 8x128 on 2 cores: ONNX Runtime 2.9x fp32, where torchao int8 gave 1.1x and
+        bitsandbytes 0.9x, slower than fp32; `benchmarks/real_model_frontier.py`, `benchmarks/serving.py`),
+        on CUDA "torchao".
     """
 
     method = "quantization"
@@ -56,12 +61,19 @@ class QuantizationConfig(ScheduleConfig, TargetSelection):
         check_choice("bnb_4bit_type", self.bnb_4bit_type, BNB_4BIT_TYPES)
         if not isinstance(self.bits, int) or isinstance(self.bits, bool) or not 2 <= self.bits <= 8:
             raise ValueError(f"bits={self.bits!r} must be an int from 2 to 8")
-        allowed = {"simulated": range(2, 9), "torchao": (8,), "onnxruntime": (8,), "bitsandbytes": (4, 8)}
+        allowed = {
+            "simulated": range(2, 9),
+            "torchao": (8,),
+            "onnxruntime": (8,),
+            "openvino": (8,),
+            "bitsandbytes": (4, 8),
+        }
         if self.bits not in allowed[self.backend]:
             why = {
                 "torchao": "torchao's int4 kernels run on CUDA GPUs only, not on CPU; use bitsandbytes nf4 "
                 "(bits=4) or the simulated backend for 4-bit curves",
                 "onnxruntime": "ONNX Runtime's dynamic quantization is int8",
+                "openvino": "OpenVINO's static quantization here is int8",
                 "bitsandbytes": "bitsandbytes has 8-bit and 4-bit (nf4/fp4)",
             }[self.backend]
             raise ValueError(f"bits={self.bits} is not available with backend={self.backend!r}: {why}")
@@ -73,25 +85,35 @@ class QuantizationConfig(ScheduleConfig, TargetSelection):
     def require_backend(self) -> None:
         """Raise ImportError naming the extra to install if the backend's packages are missing."""
         if self.backend in _BACKEND_PACKAGE:
-            for module in _BACKEND_PACKAGE[self.backend][:1] + (
-                ("onnx", "onnxscript") if self.backend == "onnxruntime" else ()
+            exporter = ("onnx", "onnxscript") if self.backend in ("onnxruntime", "openvino") else ()
+            for module in (
+                _BACKEND_PACKAGE[self.backend][:1] + exporter + (("nncf",) if self.backend == "openvino" else ())
             ):
                 if importlib.util.find_spec(module) is None:
                     install = {
                         "torchao": "pip install 'tlc_hf[torchao]'",
                         "onnxruntime": "pip install 'tlc_hf[onnx]'",
+                        "openvino": "pip install 'tlc_hf[onnx,openvino]'",
                         "bitsandbytes": "pip install bitsandbytes",
                     }[self.backend]
                     raise ImportError(f"backend={self.backend!r} needs the package {module!r}: {install}")
 
 
 def fastest_backend() -> str:
-    """The int8 backend to use when none is named: torchao on a CUDA machine; on CPU ONNX Runtime when it is
-    installed (torchao's and bitsandbytes' CPU int8 kernels measured no faster than fp32), else torchao."""
+    """The int8 backend to use when none is named: torchao on a CUDA machine; on CPU the fastest installed
+    exported-graph runtime (ONNX Runtime, OpenVINO), measured once per CPU and cached (`choice.py`; torchao's
+    and bitsandbytes' CPU int8 kernels measured no faster than fp32), else torchao."""
     import torch
 
     if torch.cuda.is_available():
         return "torchao"
-    if importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnxscript") is not None:
-        return "onnxruntime"
-    return "torchao"
+    installed = [
+        backend
+        for backend, modules in (("onnxruntime", ("onnxruntime", "onnxscript")), ("openvino", ("openvino", "nncf")))
+        if all(importlib.util.find_spec(m) is not None for m in (*modules, "onnx"))
+    ]
+    if not installed:
+        return "torchao"
+    from .choice import fastest_cpu_runtime
+
+    return fastest_cpu_runtime(installed)

@@ -19,9 +19,7 @@ logger = logging.getLogger(__name__)
 BNB_SKIP_MODULES = ["classifier", "lm_head", "cls", "pooler", "qa_outputs", "score"]
 
 
-def quantize(
-    model, config: QuantizationConfig | None = None, *, tokenizer=None, calibration_texts=None, **config_kwargs
-):
+def quantize(model, config: QuantizationConfig | None = None, *, tokenizer=None, calibration=None, **config_kwargs):
     """Quantize `model` with `config.backend` and return the quantized model.
 
     "simulated" works in place (the same object comes back); "torchao" and "bitsandbytes" return a new
@@ -30,9 +28,9 @@ def quantize(
     `load_compressed` or, after `import tlc_hf`, plain `AutoModelFor*.from_pretrained` / `pipeline`.
 
     Args:
-        tokenizer, calibration_texts: "openvino" quantizes activations statically, so it calibrates their
-            ranges on texts: `calibration_texts` (default: the first 300 training texts of the data recorded
-            in the model), tokenized with `tokenizer` (required for "openvino").
+        tokenizer, calibration: "openvino" quantizes activations statically, so it calibrates their ranges:
+            on `calibration`, a list of texts (default: the first 300 training texts of the data recorded in the
+            model) tokenized with `tokenizer`, or a list of input batches (dicts of `input_ids`, `attention_mask`).
 
     Example:
         ```python
@@ -48,7 +46,7 @@ def quantize(
     if config.backend == "onnxruntime":
         quantized = _onnx(model, per_channel=config.granularity == "per_channel")
     elif config.backend == "openvino":
-        quantized = _openvino(model, tokenizer, calibration_texts)
+        quantized = _openvino(model, tokenizer, calibration)
     else:
         quantized = _from_pretrained_with(model, _hf_quantization_config(model, config))
     record_compression(quantized, config)  # on a copy of the config (from_pretrained or the export's)
@@ -146,19 +144,25 @@ def _onnx(model, per_channel: bool):
     return _exported(model, export_onnx_int8(model, holder.name, per_channel=per_channel), holder)
 
 
-def _openvino(model, tokenizer, texts):
+def _openvino(model, tokenizer, calibration):
     from .openvino import calibration_batches, export_openvino_int8
 
     _check_exportable(model, "openvino")
-    if tokenizer is None:
-        raise ValueError("backend='openvino' calibrates int8 activations on texts: pass tokenizer=... to quantize")
-    if texts is None:
-        from ...data.identity import resolve_data
+    if calibration and isinstance(calibration[0], dict):
+        batches = list(calibration)
+    else:
+        if tokenizer is None:
+            raise ValueError(
+                "backend='openvino' calibrates int8 activations on texts: pass tokenizer=... to quantize (or "
+                "calibration=[input batches])"
+            )
+        if calibration is None:
+            from ...data.identity import resolve_data
 
-        texts = resolve_data(model)[0].load()["train"]["text"]
+            calibration = resolve_data(model)[0].load()["train"]["text"]
+        batches = calibration_batches(tokenizer, calibration)
     holder = tempfile.TemporaryDirectory(prefix="tlc_hf_openvino_")
-    path = export_openvino_int8(model, holder.name, calibration_batches(tokenizer, texts))
-    return _exported(model, path, holder)
+    return _exported(model, export_openvino_int8(model, holder.name, batches), holder)
 
 
 def _check_exportable(model, backend: str) -> None:
