@@ -327,5 +327,8 @@ def test_card_bench_evaluate_commands(tmp_path, small_corpus, capsys):
     assert report.compressed.size_mb < report.baseline.size_mb  # sparse storage measured smaller
     assert report.compressed.sparsity > report.baseline.sparsity
     assert "accuracy" in report.compressed.metrics and report.compressed.latency_ms_p50 > 0
+    assert report.compressed.real_throughput_examples_per_s > 0 and report.baseline.real_batch1_latency_ms_p50 > 0
+    assert report.benchmark["real_examples"] > 16  # the whole test split, beside the 16 evaluated
     card = (tmp_path / "pruned" / "README.md").read_text()
     assert 'from_pretrained("org/tiny")' in card and "import tlc_hf" in card and "model-index" in card
+    assert "Throughput, real test texts" in card and "sorted by length and padded per batch" in card

@@ -20,6 +20,7 @@ def measure_frontier(
     batch_size: int = 8,
     seq_len: int = 128,
     rounds: int = 10,
+    real_examples: int = 128,
     show_progress: bool = False,
 ) -> list[dict]:
     """Measure each model folder of `variants` (name -> folder; the first is the reference).
@@ -29,10 +30,13 @@ def measure_frontier(
         corpus: the `DatasetDict` to evaluate on (its test split); default: each model's recorded data.
         max_length: tokens per test example.
         batch_size, seq_len, rounds: the interleaved latency measurement (`compare_latency`).
+        real_examples: beside the fixed batch, the test texts are timed too (`compare_real_inputs`): batch-1
+            latency over this many of them, throughput over all in length-sorted batches of `batch_size`; 0 skips.
 
     Returns:
         One row per variant: name, folder, accuracy, ci (95% Wilson), accuracy_change and change_ci (paired,
-        against the reference), examples, size_mb, smaller, latency_ms, speedup, params, bits.
+        against the reference), examples, size_mb, smaller, latency_ms, speedup, params, bits; with real
+        inputs also batch1_latency_ms_p50 / _p95, throughput_examples_per_s and real_speedup.
 
     Example:
         ```python
@@ -43,18 +47,18 @@ def measure_frontier(
     from transformers import AutoTokenizer
 
     from ..compression.loading import load_compressed
-    from .bench import compare_latency, parameter_counts, size_on_disk_mb
+    from .bench import compare_latency, compare_real_inputs, parameter_counts, size_on_disk_mb
     from .evaluate_model import evaluate_model
 
     if not variants:
         raise ValueError("measure_frontier needs at least one variant")
-    models, measured = {}, {}
+    models, measured, tokenizers = {}, {}, {}
     for name, directory in variants.items():
         models[name] = load_compressed(str(directory))
-        tokenizer = AutoTokenizer.from_pretrained(str(directory))
+        tokenizers[name] = AutoTokenizer.from_pretrained(str(directory))
         measured[name] = evaluate_model(
             models[name],
-            tokenizer,
+            tokenizers[name],
             "classification",
             corpus,
             max_examples=None,
@@ -63,6 +67,14 @@ def measure_frontier(
             return_predictions=True,
         )
     timed = compare_latency(models, batch_size=batch_size, seq_len=seq_len, rounds=rounds)
+    real = {}
+    if real_examples:
+        from ..data.identity import resolve_data
+
+        texts = (corpus if corpus is not None else resolve_data(next(iter(models.values())))[0].load())["test"]["text"]
+        real = compare_real_inputs(
+            models, tokenizers, texts, batch_size=batch_size, single_examples=real_examples, rounds=max(1, rounds // 5)
+        )
     reference_name = next(iter(variants))
     reference = measured[reference_name]
     reference_size = size_on_disk_mb(variants[reference_name])
@@ -89,6 +101,10 @@ def measure_frontier(
                 "bits": counts.get("bits"),
             }
         )
+        if name in real:
+            rows[-1].update({k: real[name][k] for k in ("batch1_latency_ms_p50", "batch1_latency_ms_p95")})
+            rows[-1]["throughput_examples_per_s"] = real[name]["throughput_examples_per_s"]
+            rows[-1]["real_speedup"] = real[name]["throughput_speedup"]
     return rows
 
 

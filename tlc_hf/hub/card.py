@@ -65,6 +65,9 @@ def _table(report: CompressionReport) -> list[dict]:
         ("Latency p50", "latency_ms_p50", " ms"),
         ("Latency p95", "latency_ms_p95", " ms"),
         ("Throughput", "throughput_examples_per_s", " ex/s"),
+        ("Throughput, real test texts (length-sorted batches)", "real_throughput_examples_per_s", " ex/s"),
+        ("Latency p50, one real text", "real_batch1_latency_ms_p50", " ms"),
+        ("Latency p95, one real text", "real_batch1_latency_ms_p95", " ms"),
     ]
     table = [
         {

@@ -26,6 +26,10 @@ class ModelMeasurement:
     latency_ms_p50: float | None = None
     latency_ms_p95: float | None = None
     throughput_examples_per_s: float | None = None
+    # on the real test texts: length-sorted batches padded per batch, and one review at a time
+    real_throughput_examples_per_s: float | None = None
+    real_batch1_latency_ms_p50: float | None = None
+    real_batch1_latency_ms_p95: float | None = None
 
     def to_dict(self) -> dict:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None and v != {}}
@@ -143,7 +147,24 @@ def measure_model(
         measurement.latency_ms_p95 = round(numbers["latency_ms_p95"], 3)
         measurement.throughput_examples_per_s = round(numbers["throughput_examples_per_s"], 3)
         settings.update({k: numbers[k] for k in ("batch_size", "seq_len", "runs", "rounds", "device")})
+    if bench and evaluate and not getattr(model.config, "is_encoder_decoder", False):
+        _measure_real_inputs(measurement, settings, model, tokenizer, corpus, batch_size)
     return measurement, settings
+
+
+def _measure_real_inputs(measurement, settings, model, tokenizer, corpus, batch_size, single_examples=64) -> None:
+    """Real-text throughput and batch-1 latency (`compare_real_inputs`) on the evaluated test split."""
+    from ..data.identity import resolve_data
+    from ..evaluation.bench import compare_real_inputs
+
+    texts = (corpus if corpus is not None else resolve_data(model)[0].load())["test"]["text"]
+    timed = compare_real_inputs(
+        {"model": model}, {"model": tokenizer}, texts, batch_size=batch_size, single_examples=single_examples, rounds=1
+    )["model"]
+    measurement.real_throughput_examples_per_s = round(timed["throughput_examples_per_s"], 3)
+    measurement.real_batch1_latency_ms_p50 = round(timed["batch1_latency_ms_p50"], 3)
+    measurement.real_batch1_latency_ms_p95 = round(timed["batch1_latency_ms_p95"], 3)
+    settings.update(real_examples=timed["examples"], real_mean_tokens=round(timed["mean_tokens"], 2))
 
 
 def build_report(
