@@ -47,14 +47,16 @@ def is_onnx_export(config) -> bool:
 
 
 class OnnxModel:
-    """An exported tlc_hf ONNX model run by ONNX Runtime, with the calling convention of a transformers model.
+    """An exported tlc_hf graph (`model.onnx` run by ONNX Runtime, or `openvino_model.xml` by OpenVINO), with
+    the calling convention of a transformers model.
 
     `from_pretrained` returns the subclass of the exported head (`config.architectures`). Calls take the
     tokenizer's tensors and return transformers' `ModelOutput` (`.logits`, or `.last_hidden_state` for a
     base model); inputs the graph does not take are ignored, `attention_mask` / `token_type_ids` default
     to ones / zeros. By default ONNX Runtime's worker threads do not spin-wait between calls: alone it made
     no measurable difference on the real MiniLM, but spinning threads of one session slowed whatever ran
-    next on the same cores (another session, torch) by up to 20%. Pass your own `session_options` to change it.
+    next on the same cores (another session, torch) by up to 20%. Pass your own `session_options` (ONNX
+    Runtime) to change it; OpenVINO compiles for latency with as many threads as torch uses.
 
     Example:
         ```python
