@@ -60,3 +60,20 @@ def test_bench_reports_real_input_figures_beside_the_fixed_batch(tmp_path, token
     save_compressed(base, tmp_path / "bare")  # no tokenizer: the fixed figure only, and why
     assert main(["bench", str(tmp_path / "bare"), *common]) == 0
     assert "holds no tokenizer" in json.loads(capsys.readouterr().out)["real_inputs"]["skipped"]
+
+
+def test_multiply_adds_are_counted_from_the_graph_and_the_int8_peak_is_measured():
+    from tlc_hf.evaluation.hardware import graph_multiply_adds, onnxruntime_int8_peak
+
+    hidden, inner, layers, batch, seq = 32, 128, 2, 2, 16
+    onnx = quantize(tiny_model("bert", "classification"), QuantizationConfig(backend="onnxruntime"))
+    counted = graph_multiply_adds(onnx.path, batch_size=batch, seq_len=seq)
+    tokens = batch * seq
+    linear = layers * tokens * (4 * hidden * hidden + 2 * hidden * inner)  # Q, K, V, output; FFN in and out
+    attention = layers * 2 * batch * seq * seq * hidden  # QK^T and AV over all heads
+    head = batch * (hidden * hidden + hidden * 2)  # pooler and classifier on [CLS]
+    assert counted["unshaped_nodes"] == []
+    assert counted["int8"] == linear + head  # the weight matrix multiplies are int8
+    assert counted["total"] == linear + head + attention  # attention's stay in float
+    peak = onnxruntime_int8_peak(128, 128, 128, repeats=3)
+    assert peak["gmacs_best"] >= peak["gmacs_median"] > 0 and peak["shape"] == [128, 128, 128]

@@ -203,3 +203,31 @@ def test_real_combined_recipe_reloads_and_its_card_equals_a_fresh_evaluate(minil
     bench = json.loads(capsys.readouterr().out)
     assert bench["size_on_disk_mb"] == pytest.approx(report["compressed"]["size_mb"], abs=1e-3)
     assert bench["params_total"] == report["compressed"]["params"]
+
+
+def test_real_minilm_exports_serve_in_pipelines_by_folder(minilm, tmp_path):
+    """The real MiniLM as users serve it: the embedding model through `feature-extraction` and the classifier
+    (`cpu-int8` recipe) through `text-classification`, both ONNX Runtime int8 loaded by folder."""
+    from transformers import AutoModel, pipeline
+
+    from tlc_hf import CompressionRecipe, run_recipe
+    from tlc_hf.compression.quantization import OnnxModelForFeatureExtraction
+    from tlc_hf.pretrained import minilm_dir
+
+    texts = ["a warm, funny and moving film", "two hours I will never get back"]
+    base_dir, tokenizer = minilm
+    embedder = AutoModel.from_pretrained(minilm_dir()).eval()
+    save_compressed(quantize(embedder, QuantizationConfig(backend="onnxruntime")), tmp_path / "embed", tokenizer)
+    assert type(AutoModel.from_pretrained(str(tmp_path / "embed"))) is OnnxModelForFeatureExtraction
+    features = pipeline("feature-extraction", model=str(tmp_path / "embed"), return_tensors=True)(texts)
+    with torch.no_grad():
+        reference = embedder(**tokenizer(texts, padding=True, return_tensors="pt")).last_hidden_state
+    for i, feature in enumerate(features):  # mean-pooled sentence embeddings, as sentence-transformers pools
+        got, want = feature[0].mean(0), reference[i, : feature.shape[1]].mean(0)
+        assert torch.nn.functional.cosine_similarity(got, want, dim=0) > 0.98
+    run_recipe(CompressionRecipe.load("cpu-int8"), base_dir, str(tmp_path / "int8"), report=False)
+    classify = pipeline("text-classification", model=str(tmp_path / "int8"))
+    loaded = load_compressed(str(tmp_path / "int8"))
+    for text, result in zip(texts, classify(texts), strict=True):
+        logits = _logits(loaded, tokenizer([text], return_tensors="pt"))[0]
+        assert result["label"] == loaded.config.id2label[int(logits.argmax())]
