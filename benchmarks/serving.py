@@ -13,8 +13,11 @@ Models (built into --work when missing, reused otherwise):
   cpu-compact-ort-static  ONNX Runtime static int8 (QDQ, MatMul/Gemm, calibrated on 160 training texts);
   cpu-compact-ort-fused   ONNX Runtime's transformer fusion (onnxruntime.transformers.optimizer), then
                   dynamic int8 as tlc_hf does it.
-The last two are experiments kept in this script (measured slower here), not tlc_hf backends; each is a copy
-of the cpu-compact folder with its own model.onnx, so from_pretrained / pipeline load it the same way.
+  compact-heads   compact-float with half its attention heads removed, ranked across layers (uneven heads per
+                  layer, no recovery: a speed probe), ONNX Runtime dynamic int8; compact-heads-fused: the same
+                  through ONNX Runtime's fusion (num_heads detected per layer) then dynamic int8.
+The ORT static and fused variants are experiments kept in this script, not tlc_hf backends; each is a copy of
+its base folder with its own model.onnx, so from_pretrained / pipeline load it the same way.
 
 Accuracy: every model on the whole test split; the runtime change (cpu-compact-ov vs cpu-compact) as a
 paired difference with its 95% interval.
@@ -38,7 +41,15 @@ from pathlib import Path
 import torch
 
 import tlc_hf  # noqa: F401  (installs the from_pretrained hooks)
-from tlc_hf import CompressionRecipe, QuantizationConfig, load_compressed, quantize, run_recipe, save_compressed
+from tlc_hf import (
+    CompressionRecipe,
+    QuantizationConfig,
+    load_compressed,
+    prune_structured_,
+    quantize,
+    run_recipe,
+    save_compressed,
+)
 from tlc_hf.compression.quantization.onnx import export_onnx_fp32
 from tlc_hf.evaluation import compare_latency, cpu_description, evaluate_model
 from tlc_hf.evaluation.bench import compare_real_inputs
@@ -82,14 +93,30 @@ def build(work: Path, teacher_budget: str, compact_budget: str, seed: int) -> No
     if HAS_OPENVINO and missing("cpu-compact-ov"):
         openvino = quantize(float_model, QuantizationConfig(backend="openvino"), tokenizer=tokenizer)
         save_compressed(openvino, work / "cpu-compact-ov", tokenizer)
-    for name, convert in (("cpu-compact-ort-static", ort_static), ("cpu-compact-ort-fused", ort_fused)):
+    if missing("compact-heads"):  # half the heads removed, ranked across layers: uneven heads per layer
+        onnx = quantize(pruned_float(work), QuantizationConfig(backend="onnxruntime", granularity="per_tensor"))
+        save_compressed(onnx, work / "compact-heads", tokenizer)
+    variants = (
+        ("cpu-compact-ort-static", ort_static, "cpu-compact"),
+        ("cpu-compact-ort-fused", ort_fused, "cpu-compact"),
+        ("compact-heads-fused", ort_fused, "compact-heads"),
+    )
+    for name, convert, base in variants:
         if missing(name):
+            model = float_model if base == "cpu-compact" else pruned_float(work)
             with tempfile.TemporaryDirectory() as tmp:
-                fp32 = export_onnx_fp32(float_model, os.path.join(tmp, "fp32.onnx"))
-                convert(fp32, os.path.join(tmp, "model.onnx"), float_model, tokenizer)
-                shutil.copytree(work / "cpu-compact", os.path.join(tmp, name))
+                fp32 = export_onnx_fp32(model, os.path.join(tmp, "fp32.onnx"))
+                convert(fp32, os.path.join(tmp, "model.onnx"), model, tokenizer)
+                shutil.copytree(work / base, os.path.join(tmp, name))
                 shutil.copyfile(os.path.join(tmp, "model.onnx"), os.path.join(tmp, name, "model.onnx"))
                 shutil.move(os.path.join(tmp, name), work / name)
+
+
+def pruned_float(work: Path):
+    """compact-float with half its heads removed (the same cut `compact-heads` quantized: deterministic)."""
+    pruned = load_compressed(str(work / "compact-float"))
+    prune_structured_(pruned, heads=0.5)
+    return pruned
 
 
 def ort_static(source: str, target: str, model, tokenizer) -> None:
@@ -162,7 +189,7 @@ def main() -> int:
     from tlc_hf.data.identity import resolve_data
 
     names = ["fp32", "cpu-int8", "cpu-int8-vocab", "compact-float", "cpu-compact"]
-    names += ["cpu-compact-ort-static", "cpu-compact-ort-fused"]
+    names += ["cpu-compact-ort-static", "cpu-compact-ort-fused", "compact-heads", "compact-heads-fused"]
     names += ["cpu-compact-ov"] if (work / "cpu-compact-ov" / "config.json").exists() else []
     models = {name: load_compressed(str(work / name)) for name in names}
     tokenizers = {name: AutoTokenizer.from_pretrained(str(work / name)) for name in names}
@@ -196,7 +223,7 @@ def main() -> int:
     for name in names:
         backend = "openvino" if name.endswith("-ov") else "onnxruntime" if graph_path(work / name) else "torch"
         # the compact variants are one model: its multiply-adds counted on the plain export's graph
-        graph = graph_path(work / ("cpu-compact" if name.startswith("cpu-compact") else name))
+        graph = graph_path(work / ("cpu-compact" if name.startswith("cpu-compact") else name.removesuffix("-fused")))
         macs = graph_multiply_adds(graph) if graph else None
         row = {
             "name": name,
@@ -218,15 +245,19 @@ def main() -> int:
             if peak:
                 row["fraction_of_int8_peak"] = row["gmacs_achieved"] / peak["gmacs_best"]
         rows.append(row)
-    compare = {}  # every other runtime of the cpu-compact model against today's ONNX Runtime dynamic int8
-    for name in (n for n in names if n.startswith("cpu-compact-")):
+    compare = {}  # every other runtime of one model against today's ONNX Runtime dynamic int8 of it
+    pairs = [(n, "cpu-compact") for n in names if n.startswith("cpu-compact-")] + [
+        ("compact-heads-fused", "compact-heads")
+    ]
+    for name, reference in pairs:
         change, half_width = paired_difference(
-            accuracy["cpu-compact"]["predictions"], accuracy[name]["predictions"], accuracy[name]["references"]
+            accuracy[reference]["predictions"], accuracy[name]["predictions"], accuracy[name]["references"]
         )
         compare[name] = {
-            "faster_8x128": fixed["cpu-compact"]["latency_ms"] / fixed[name]["latency_ms"],
+            "against": reference,
+            "faster_8x128": fixed[reference]["latency_ms"] / fixed[name]["latency_ms"],
             "faster_real_throughput": real[name]["throughput_examples_per_s"]
-            / real["cpu-compact"]["throughput_examples_per_s"],
+            / real[reference]["throughput_examples_per_s"],
             "accuracy_change": change,
             "accuracy_change_ci": half_width,
         }
@@ -279,7 +310,7 @@ def markdown(result: dict) -> str:
     lines += ["", f"int8 peak measured here: {peaks}."]
     for name, c in result["vs_onnxruntime_int8"].items():
         lines.append(
-            f"{name} against cpu-compact (ONNX Runtime dynamic int8): {c['faster_8x128']:.2f}x as fast at 8x128, "
+            f"{name} against {c['against']} (ONNX Runtime dynamic int8): {c['faster_8x128']:.2f}x as fast at 8x128, "
             f"{c['faster_real_throughput']:.2f}x on real inputs; accuracy {100 * c['accuracy_change']:+.1f} ± "
             f"{100 * c['accuracy_change_ci']:.1f} points (paired 95% interval, whole test split)."
         )
