@@ -257,6 +257,15 @@ class CompressionCallback(TrainerCallback):
 
     def __init__(self, budget=None):
         self.budget = budget  # a WallClockBudgetCallback; BudgetTrainer links its own
+        self.engine = "none"
+
+    def check_engine(self, model, args) -> str:
+        """At train begin: the engine that trains `model` ("none", "ddp", "fsdp2"); a one-line ValueError
+        naming the method, the engine and what works instead for one it cannot run under (FSDP1, DeepSpeed)."""
+        from .sharding import check_engine
+
+        self.engine = check_engine(type(self).__name__, model, args)
+        return self.engine
 
     def progress(self, state) -> float:
         if self.budget is not None:

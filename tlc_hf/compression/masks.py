@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .sharding import count_zeros, is_sharded, local, lowest_k_masks_sharded
+
 MASK_BUFFER = "tlc_mask"  # unstructured masks (magnitude, movement)
 STRUCTURED_MASK_BUFFER = "tlc_structured_mask"  # whole heads / neurons, until they are removed
 
@@ -18,6 +20,7 @@ def get_mask(module: nn.Module, buffer: str = MASK_BUFFER) -> torch.Tensor | Non
 
 
 def set_mask(module: nn.Module, mask: torch.Tensor, buffer: str = MASK_BUFFER) -> None:
+    """Keep `mask` on `module`: the shape of its weight's local shard (the whole weight unless sharded)."""
     mask = mask.to(device=module.weight.device, dtype=torch.bool)
     if buffer in module._buffers:
         module._buffers[buffer] = mask
@@ -31,7 +34,10 @@ def remove_mask(module: nn.Module, buffer: str = MASK_BUFFER) -> None:
 
 def lowest_k_masks(scores: dict[str, torch.Tensor], sparsity: float, scope: str = "local") -> dict[str, torch.Tensor]:
     """Masks that drop the round(sparsity * n) lowest-scoring entries, per tensor ("local") or across all
-    tensors ("global"): the rule of torch.nn.utils.prune's `l1_unstructured` / `global_unstructured`."""
+    tensors ("global"): the rule of torch.nn.utils.prune's `l1_unstructured` / `global_unstructured`.
+    Scores sharded as DTensors get local-shard masks from one selection across ranks."""
+    if any(is_sharded(score) for score in scores.values()):
+        return lowest_k_masks_sharded(scores, sparsity, scope)
     if scope == "local":
         return {name: _lowest_k_mask(score.flatten(), sparsity).view_as(score) for name, score in scores.items()}
     flat = torch.cat([score.flatten() for score in scores.values()])
@@ -57,7 +63,7 @@ def apply_masks_(modules: dict[str, nn.Module], buffer: str = MASK_BUFFER) -> No
     for module in modules.values():
         mask = get_mask(module, buffer)
         if mask is not None:
-            module.weight.mul_(mask)
+            local(module.weight).mul_(mask)
 
 
 @torch.no_grad()
@@ -70,22 +76,22 @@ def zero_optimizer_state_(optimizer, modules: dict[str, nn.Module], buffer: str 
         mask = get_mask(module, buffer)
         state = optimizer.state.get(module.weight) if mask is not None else None
         for value in (state or {}).values():
-            if torch.is_tensor(value) and value.shape == mask.shape:
-                value.mul_(mask)
+            if torch.is_tensor(value) and local(value).shape == mask.shape:
+                local(value).mul_(mask)
 
 
 def target_sparsity(targets: dict[str, nn.Module]) -> float:
-    """Fraction of exact zeros over all target weights."""
+    """Fraction of exact zeros over all target weights (whole weights, also when sharded)."""
     total = sum(module.weight.numel() for module in targets.values())
-    return sum(int((module.weight == 0).sum()) for module in targets.values()) / total if total else 0.0
+    return sum(count_zeros(module.weight) for module in targets.values()) / total if total else 0.0
 
 
 def sparsity_report(model: nn.Module, targets: dict[str, nn.Module]) -> dict:
     """Sparsity per target module and over all targets; parameter counts of the whole model."""
-    per_module = {name: float((module.weight == 0).float().mean()) for name, module in targets.items()}
+    per_module = {name: count_zeros(module.weight) / module.weight.numel() for name, module in targets.items()}
     total = sum(module.weight.numel() for module in targets.values())
     params = sum(p.numel() for p in model.parameters())
-    nonzero = sum(int((p != 0).sum()) for p in model.parameters())
+    nonzero = params - sum(count_zeros(p) for p in model.parameters())
     return {
         "target_sparsity": target_sparsity(targets),
         "target_params": total,
@@ -98,7 +104,7 @@ def sparsity_report(model: nn.Module, targets: dict[str, nn.Module]) -> dict:
 def restore_masks_from_zeros_(modules: dict[str, nn.Module], buffer: str = MASK_BUFFER) -> None:
     """After a resume (a new process has no masks): exact zeros in the weights are the pruned entries."""
     for module in modules.values():
-        zeros = module.weight.detach() == 0
+        zeros = local(module.weight).detach() == 0
         if zeros.any():
             set_mask(module, ~zeros, buffer)
 

@@ -11,6 +11,8 @@ import re
 
 from torch import nn
 
+from .sharding import strip_wrapper_prefixes
+
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "t5", "mt5")
 _BLOCK = re.compile(r"(^|\.)(layer|block)\.\d+\.")
 
@@ -43,6 +45,7 @@ def find_targets(
             ) from err
     targets = {}
     for name, module in model.named_modules():
+        name = strip_wrapper_prefixes(name)  # DDP, FSDP1, torch.compile: the names of the model itself
         if pattern is not None:
             if pattern.search(name) and isinstance(module, (nn.Linear, nn.Embedding)):
                 targets[name] = module

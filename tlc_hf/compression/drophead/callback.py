@@ -79,8 +79,11 @@ class DropHeadCallback(CompressionCallback):
         self.current_rate = 0.0
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
         self._handles = []
+        self._part = (0, 1)
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.check_engine(model, args)
+        self._part = _batch_part(model)
         attention, _ = model_units(model)
         for unit in attention:
             module = get_module(model, unit.o)
@@ -106,11 +109,28 @@ class DropHeadCallback(CompressionCallback):
                 return None
             (context, *rest) = inputs
             heads = context.shape[-1] // head_dim
-            shape = (context.shape[0], *([1] * (context.dim() - 2)), heads, 1)
-            keep = torch.rand(shape, generator=self.generator).to(context.device) >= self.current_rate
+            rank, world = self._part
+            batch = context.shape[0]
+            shape = (batch * world, *([1] * (context.dim() - 2)), heads, 1)
+            # sharded: draw for the global batch and take this rank's rows (one process draws the same)
+            draws = torch.rand(shape, generator=self.generator)[rank * batch : (rank + 1) * batch]
+            keep = draws.to(context.device) >= self.current_rate
             kept = keep.sum(dim=-2, keepdim=True).clamp_min(1)
             scale = keep.to(context.dtype) * (heads / kept.to(context.dtype))
             dropped = (context.unflatten(-1, (heads, head_dim)) * scale).flatten(-2)
             return (dropped, *rest)
 
         return drop_heads
+
+
+def _batch_part(model) -> tuple[int, int]:
+    """(rank, ranks) over which an FSDP2 model's global batch is split; (0, 1) for a whole model."""
+    from ..sharding import is_sharded
+
+    param = next((p for p in model.parameters() if is_sharded(p)), None)
+    if param is None:
+        return 0, 1
+    import torch.distributed as dist
+
+    group = param.device_mesh.get_group()
+    return dist.get_rank(group), dist.get_world_size(group)

@@ -37,18 +37,30 @@ class MagnitudePruningCallback(CompressionCallback):
         self.current_sparsity = 0.0
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        self.targets = find_targets(
-            model, self.config.target_modules, self.config.include_embeddings, self.config.include_head
-        )
+        self.check_engine(model, args)
+        self._find(model)
         if state.global_step > 0:  # resumed in a new process: the zeros in the weights are the masks
             restore_masks_from_zeros_(self.targets)
             self.current_sparsity = target_sparsity(self.targets)
         self._update(state, kwargs.get("optimizer"), force=True)
 
-    def on_optimizer_step(self, args, state, control, **kwargs):
+    def _find(self, model) -> None:
+        """Targets through the model the Trainer passes (after wrapping); found again if that model changes."""
+        if model is None or model is getattr(self, "_model", None):
+            return
+        self._model = model
+        self.targets = find_targets(
+            model, self.config.target_modules, self.config.include_embeddings, self.config.include_head
+        )
+        if self.current_sparsity > 0:  # other modules now: their zeros are the masks
+            restore_masks_from_zeros_(self.targets)
+
+    def on_optimizer_step(self, args, state, control, model=None, **kwargs):
+        self._find(model)
         apply_masks_(self.targets)
 
-    def on_step_end(self, args, state, control, optimizer=None, **kwargs):
+    def on_step_end(self, args, state, control, optimizer=None, model=None, **kwargs):
+        self._find(model)
         self._update(state, optimizer, force=state.global_step % self.config.update_every == 0)
 
     def on_log(self, args, state, control, logs=None, **kwargs):

@@ -7,20 +7,22 @@ from torch import nn
 
 from ..base import record_compression
 from ..masks import apply_masks_, get_mask, lowest_k_masks, set_mask, sparsity_report
+from ..sharding import local, shard_like
 from ..targets import find_targets
 from .config import MagnitudePruningConfig
 
 
 @torch.no_grad()
 def magnitude_step_(targets: dict[str, nn.Module], sparsity: float, scope: str) -> None:
-    """Mask the lowest-|w| weights to `sparsity`; weights already masked stay masked (they are zero)."""
+    """Mask the lowest-|w| weights to `sparsity`; weights already masked stay masked (they are zero).
+    Sharded weights (FSDP2) get one threshold across ranks, and masks the shape of their local shards."""
     scores = {}
     for name, module in targets.items():
-        score = module.weight.detach().abs()
+        score = local(module.weight).detach().abs()
         previous = get_mask(module)
         if previous is not None:
             score = score.masked_fill(~previous, -1.0)  # keep earlier cuts: they rank lowest
-        scores[name] = score
+        scores[name] = shard_like(score, module.weight)
     for name, mask in lowest_k_masks(scores, sparsity, scope).items():
         set_mask(targets[name], mask)
     apply_masks_(targets)

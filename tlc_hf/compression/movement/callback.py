@@ -19,6 +19,7 @@ from ..masks import (
     target_sparsity,
     zero_optimizer_state_,
 )
+from ..sharding import full, local, shard_like, shard_of, standardized
 from ..targets import find_targets
 from .config import MovementPruningConfig
 
@@ -41,11 +42,15 @@ class MovementPruningCallback(CompressionCallback):
         self.config = config or MovementPruningConfig(**config_kwargs)
         self.targets, self.scores = {}, {}
         self.current = 0.0
+        self._model = None
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         c = self.config
+        self.check_engine(model, args)
         self.targets = find_targets(model, c.target_modules, c.include_embeddings, c.include_head)
-        self.scores = {name: torch.zeros_like(m.weight, dtype=torch.float32) for name, m in self.targets.items()}
+        self._model = model
+        # scores live like the weights: the shape of each local shard under FSDP2
+        self.scores = {n: torch.zeros_like(local(m.weight), dtype=torch.float32) for n, m in self.targets.items()}
         checkpoint = resumed_checkpoint(args, state)
         if state.global_step > 0:
             restore_masks_from_zeros_(self.targets)
@@ -55,29 +60,47 @@ class MovementPruningCallback(CompressionCallback):
 
             saved = load_file(os.path.join(checkpoint, SCORES_NAME))
             for name, score in saved.items():
-                if name in self.scores and score.shape == self.scores[name].shape:
-                    self.scores[name] = score.to(self.scores[name].device)
+                if name in self.scores and score.shape == self.targets[name].weight.shape:
+                    weight = self.targets[name].weight  # whole scores on disk; this rank keeps its shard
+                    self.scores[name] = shard_of(score.to(self.scores[name].device), weight)
 
     def on_save(self, args, state, control, **kwargs):
         checkpoint = checkpoint_path(args, state)
-        if self.scores and os.path.isdir(checkpoint) and state.is_world_process_zero:
+        if not self.scores:
+            return
+        # whole scores (gathered from the shards on every rank: a collective), written by rank 0
+        whole = {n: full(shard_like(s, self.targets[n].weight)) for n, s in self.scores.items()}
+        if os.path.isdir(checkpoint) and state.is_world_process_zero:
             from safetensors.torch import save_file
 
             save_file(
-                {n: s.detach().cpu().contiguous() for n, s in self.scores.items()},
-                os.path.join(checkpoint, SCORES_NAME),
+                {n: s.detach().cpu().contiguous() for n, s in whole.items()}, os.path.join(checkpoint, SCORES_NAME)
             )
 
-    @torch.no_grad()
-    def on_pre_optimizer_step(self, args, state, control, **kwargs):
-        for name, module in self.targets.items():
-            if module.weight.grad is not None:
-                self.scores[name].sub_(module.weight.grad.float() * module.weight.float())
+    def _find(self, model) -> None:
+        """Targets through the model the Trainer passes; found again (scores kept by name) if it changes."""
+        if model is None or model is self._model:
+            return
+        c = self.config
+        self._model = model
+        self.targets = find_targets(model, c.target_modules, c.include_embeddings, c.include_head)
+        if self.current > 0:
+            restore_masks_from_zeros_(self.targets)
 
-    def on_optimizer_step(self, args, state, control, **kwargs):
+    @torch.no_grad()
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        self._find(model)
+        for name, module in self.targets.items():
+            weight = module.weight
+            if weight.grad is not None:  # the local shards of the (reduced) gradient and the weight
+                self.scores[name].sub_(local(weight.grad).float() * local(weight).float())
+
+    def on_optimizer_step(self, args, state, control, model=None, **kwargs):
+        self._find(model)
         apply_masks_(self.targets)
 
-    def on_step_end(self, args, state, control, optimizer=None, **kwargs):
+    def on_step_end(self, args, state, control, optimizer=None, model=None, **kwargs):
+        self._find(model)
         if state.global_step % self.config.update_every == 0:
             self._update(self.progress(state), optimizer)
 
@@ -101,19 +124,21 @@ class MovementPruningCallback(CompressionCallback):
             previous = get_mask(module)
             if previous is not None:
                 score.masked_fill_(~previous, float("-inf"))  # pruned weights stay pruned
-            scores[name] = score
+            scores[name] = shard_like(score, module.weight)
         if c.variant == "hard":
             sparsity = ramp_value(p, 0.0, c.sparsity, c.start, c.end, c.ramp)
             if sparsity <= 0:
                 return
-            masks = lowest_k_masks({n: s.nan_to_num(neginf=-3.4e38) for n, s in scores.items()}, sparsity, "local")
+            finite = {n: shard_like(local(s).nan_to_num(neginf=-3.4e38), s) for n, s in scores.items()}
+            masks = lowest_k_masks(finite, sparsity, "local")
         else:
             threshold = ramp_value(p, float("-inf"), c.threshold, c.start, c.end, c.ramp)
             if threshold == float("-inf"):
                 return
             masks = {}
             for name, module in self.targets.items():
-                keep = _standardized(self.scores[name]) > threshold  # over all weights: stable across updates
+                # standardized over all weights of the module (all shards): stable across updates
+                keep = standardized(shard_like(self.scores[name], module.weight)) > threshold
                 previous = get_mask(module)
                 masks[name] = keep if previous is None else keep & previous
         for name, mask in masks.items():
@@ -121,7 +146,3 @@ class MovementPruningCallback(CompressionCallback):
         apply_masks_(self.targets)
         zero_optimizer_state_(optimizer, self.targets)
         self.current = target_sparsity(self.targets)
-
-
-def _standardized(score: torch.Tensor) -> torch.Tensor:
-    return (score - score.mean()) / (score.std() + 1e-12)

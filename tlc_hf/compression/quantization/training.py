@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from ...logs import add_log_fields
 from ..base import CompressionCallback, ramp_value, record_compression
+from ..sharding import full, set_full_
 from ..targets import find_targets
 from .config import QuantizationConfig
 from .simulated import fake_quantize, ste_fake_quantize
@@ -38,7 +39,11 @@ class QATCallback(CompressionCallback):
     """Quantization-aware training: from progress `config.start`, target Linear weights are fake-quantized
     to `config.bits` in every forward pass (gradients pass straight through). At the end the weights are
     set to their quantized values and the config is recorded; `tlc_hf.quantize(model, config)` with
-    `config.backend` ("torchao", "onnxruntime", "bitsandbytes") then makes the real int8 model."""
+    `config.backend` ("torchao", "onnxruntime", "bitsandbytes") then makes the real int8 model.
+
+    The fake-quantized forward is installed at train begin, inactive, and switched on at `start` (a flag:
+    no module or parameter is replaced after the model is wrapped, e.g. by FSDP2, whose forward sees the
+    whole unsharded weight)."""
 
     def __init__(self, config: QuantizationConfig | None = None, budget=None, **config_kwargs):
         super().__init__(budget)
@@ -46,7 +51,10 @@ class QATCallback(CompressionCallback):
         self.targets, self.active = {}, False
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.check_engine(model, args)
         self.targets = linear_targets(model, self.config)
+        for module in self.targets.values():
+            wrap_weight(module, self._weight)
         self._maybe_start(state)
 
     def on_step_begin(self, args, state, control, **kwargs):
@@ -55,22 +63,25 @@ class QATCallback(CompressionCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         add_log_fields(state, logs, {"qat_active": int(self.active)})
 
-    def _maybe_start(self, state) -> None:
-        if self.active or self.progress(state) < self.config.start:
-            return
+    def _weight(self, module: torch.nn.Linear) -> torch.Tensor:
+        if not self.active:
+            return module.weight
         c = self.config
-        for module in self.targets.values():
-            wrap_weight(module, lambda m: ste_fake_quantize(m.weight, c.bits, c.granularity, c.symmetric))
-        self.active = True
+        return ste_fake_quantize(module.weight, c.bits, c.granularity, c.symmetric)
+
+    def _maybe_start(self, state) -> None:
+        if not self.active and self.progress(state) >= self.config.start:
+            self.active = True
 
     @torch.no_grad()
     def on_train_end(self, args, state, control, model=None, **kwargs):
+        for module in self.targets.values():
+            unwrap_weight(module)
         if not self.active:
             return
         c = self.config
-        for module in self.targets.values():
-            unwrap_weight(module)
-            module.weight.copy_(fake_quantize(module.weight, c.bits, c.granularity, c.symmetric))
+        for module in self.targets.values():  # the whole weight's grid (per-tensor scales span all shards)
+            set_full_(module.weight, fake_quantize(full(module.weight), c.bits, c.granularity, c.symmetric))
         self.active = False
         record_compression(model, {**c.to_dict(), "qat": True, "backend": "simulated", "convert_to": c.backend})
 
@@ -90,6 +101,7 @@ class QuantNoiseCallback(CompressionCallback):
         self.targets = {}
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.check_engine(model, args)
         self.targets = linear_targets(model, self.config)
         for module in self.targets.values():
             wrap_weight(module, self._noisy_weight)

@@ -1,22 +1,15 @@
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import torch
 
 from ...logs import add_log_fields
-from ..base import CompressionCallback, ramp_value, record_compression
+from ..base import CompressionCallback, ramp_value
 from ..masks import STRUCTURED_MASK_BUFFER, apply_masks_, remove_mask, set_mask, zero_optimizer_state_
+from ..sharding import full, local
 from .config import StructuredPruningConfig
-from .prune import (
-    apply_plan_,
-    layout_of,
-    magnitude_importance,
-    make_native_if_possible_,
-    plan_keep,
-    taylor_importance_from_grads,
-)
+from .prune import finish_plan_, magnitude_importance, plan_keep, taylor_importance_from_grads, unit_columns
 from .units import current_heads, current_neurons, get_module, model_units
 
 logger = logging.getLogger(__name__)
@@ -39,6 +32,7 @@ class StructuredPruningCallback(CompressionCallback):
         self.fraction = 0.0
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.check_engine(model, args)
         if args.load_best_model_at_end:
             raise ValueError(
                 "StructuredPruningCallback with load_best_model_at_end=True: the best checkpoint can have "
@@ -66,6 +60,7 @@ class StructuredPruningCallback(CompressionCallback):
         self.fraction = ramp_value(due, 0.0, 1.0, c.start, c.end, c.ramp)
 
         def live(weight, size):
+            weight = full(weight)  # whole columns of a sharded weight
             return (weight.detach().view(weight.shape[0], -1, size) != 0).any(dim=(0, 2)).nonzero().flatten().tolist()
 
         if c.heads > 0:
@@ -108,17 +103,11 @@ class StructuredPruningCallback(CompressionCallback):
         self._set_masks(optimizer)
 
     def _set_masks(self, optimizer=None) -> None:
-        for unit, kept in zip(self.attention, self.head_keep or [], strict=False):
-            columns = torch.zeros(get_module(self.model, unit.o).in_features, dtype=torch.bool)
-            for h in kept:
-                columns[h * unit.head_dim : (h + 1) * unit.head_dim] = True
-            module = get_module(self.model, unit.o)
-            set_mask(module, columns.expand_as(module.weight), STRUCTURED_MASK_BUFFER)
-        for unit, kept in zip(self.ffn, self.neuron_keep or [], strict=False):
-            module = get_module(self.model, unit.output)
-            columns = torch.zeros(module.in_features, dtype=torch.bool)
-            columns[kept] = True
-            set_mask(module, columns.expand_as(module.weight), STRUCTURED_MASK_BUFFER)
+        for units, keeps in ((self.attention, self.head_keep), (self.ffn, self.neuron_keep)):
+            for unit, kept in zip(units, keeps or [], strict=False):
+                module = get_module(self.model, unit.o if unit in self.attention else unit.output)
+                columns = unit_columns(self.model, unit, kept)  # whole columns: each shard holds them all
+                set_mask(module, columns.expand_as(local(module.weight)), STRUCTURED_MASK_BUFFER)
         apply_masks_(self.outputs, STRUCTURED_MASK_BUFFER)
         zero_optimizer_state_(optimizer, self.outputs, STRUCTURED_MASK_BUFFER)
 
@@ -131,10 +120,9 @@ class StructuredPruningCallback(CompressionCallback):
         if self.head_keep is None and self.neuron_keep is None:
             return
         before = sum(p.numel() for p in model.parameters())
-        apply_plan_(model, self.attention, self.ffn, self.head_keep, self.neuron_keep)
-        native = make_native_if_possible_(model, self.attention, self.ffn)
-        record = dataclasses.replace(self.config, layout=layout_of(model, self.attention, self.ffn), native=native)
-        record_compression(model, record)
+        if finish_plan_(model, self.config, self.head_keep, self.neuron_keep) is None:
+            logger.info("Structured pruning: masked units are removed when the sharded model is saved whole")
+            return
         logger.info("Structured pruning removed %d parameters", before - sum(p.numel() for p in model.parameters()))
 
 

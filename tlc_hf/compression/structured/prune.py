@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..base import record_compression
+from ..sharding import defer_to_whole_, detect_engine, full, local
 from .config import StructuredPruningConfig
 from .t5 import make_pruned_t5_attention
 from .units import AttentionUnit, FFNUnit, current_heads, current_neurons, get_module, model_units, set_module
@@ -17,12 +18,12 @@ from .units import AttentionUnit, FFNUnit, current_heads, current_neurons, get_m
 
 # ---- importance ----------------------------------------------------------------------------------------
 def _rows(weight: torch.Tensor, size: int) -> torch.Tensor:
-    """Per-unit L2 norm over groups of `size` output rows."""
-    return weight.detach().float().view(-1, size, weight.shape[1]).pow(2).sum(dim=(1, 2))
+    """Per-unit L2 norm over groups of `size` output rows (of the whole weight, gathered when sharded)."""
+    return full(weight).detach().float().view(-1, size, weight.shape[1]).pow(2).sum(dim=(1, 2))
 
 
 def _cols(weight: torch.Tensor, size: int) -> torch.Tensor:
-    return weight.detach().float().view(weight.shape[0], -1, size).pow(2).sum(dim=(0, 2))
+    return full(weight).detach().float().view(weight.shape[0], -1, size).pow(2).sum(dim=(0, 2))
 
 
 def magnitude_importance(model: nn.Module, attention: list[AttentionUnit], ffn: list[FFNUnit]):
@@ -51,7 +52,7 @@ def taylor_importance_from_grads(model: nn.Module, attention: list[AttentionUnit
         weight = get_module(model, path).weight
         if weight.grad is None:
             return torch.zeros(weight.shape[1] // size)
-        product = weight.grad.detach().float() * weight.detach().float()
+        product = full(weight.grad).detach().float() * full(weight).detach().float()
         return product.view(weight.shape[0], -1, size).sum(dim=(0, 2)).abs()
 
     return [unit_sums(u.o, u.head_dim) for u in attention], [unit_sums(u.output, 1) for u in ffn]
@@ -312,6 +313,8 @@ def prune_structured_(
     unless `uniform=True`; a layer always keeps at least one head and one neuron. Where the result is
     expressible in the config it is (plain `from_pretrained` loads it); otherwise save it with
     `save_compressed` and load it with `load_compressed`. Returns counts before and after.
+    On a sharded model (FSDP2) the units are zeroed on the shards and removed when the model is gathered
+    whole (`tlc_hf.training.save_whole`); `params_after` and `native` are then None.
     """
     overrides = {k: v for k, v in (("heads", heads), ("ffn", ffn), ("importance", importance)) if v is not None}
     config = dataclasses.replace(config or StructuredPruningConfig(), **overrides, **config_kwargs)
@@ -328,18 +331,56 @@ def prune_structured_(
     groups = [u.group for u in attention_units]
     head_keep = plan_keep(head_scores, config.heads, config.uniform, groups) if config.heads > 0 else None
     neuron_keep = plan_keep(neuron_scores, config.ffn, config.uniform) if config.ffn > 0 else None
-    apply_plan_(model, attention_units, ffn_units, head_keep, neuron_keep)
-    native = make_native_if_possible_(model, attention_units, ffn_units)
-    record = dataclasses.replace(config, layout=layout_of(model, attention_units, ffn_units), native=native)
-    record_compression(model, record)
-    params_after = sum(p.numel() for p in model.parameters())
+    heads_per_layer = [len(k) for k in head_keep] if head_keep else [current_heads(model, u) for u in attention_units]
+    neurons_per_layer = (
+        [len(k) for k in neuron_keep] if neuron_keep else [current_neurons(model, u) for u in ffn_units]
+    )
+    native = finish_plan_(model, config, head_keep, neuron_keep)
     return {
         "params_before": params_before,
-        "params_after": params_after,
-        "heads_per_layer": [current_heads(model, u) for u in attention_units],
-        "ffn_per_layer": [current_neurons(model, u) for u in ffn_units],
+        "params_after": None if native is None else sum(p.numel() for p in model.parameters()),
+        "heads_per_layer": heads_per_layer,
+        "ffn_per_layer": neurons_per_layer,
         "native": native,
     }
+
+
+def finish_plan_(model: nn.Module, config: StructuredPruningConfig, head_keep, neuron_keep) -> bool | None:
+    """Remove the units not kept, record the layout; returns whether the config describes the result.
+
+    A sharded model (FSDP2) cannot change its parameters' shapes: the dropped units are zeroed on the shards
+    now (their output columns, so the model computes what the pruned one will) and removed on the whole model
+    when it is gathered (`save_whole` / `gather_whole`); returns None (decided then).
+    """
+    attention, ffn = model_units(model)
+    if detect_engine(model) == "fsdp2":
+        zero_dropped_units_(model, attention, ffn, head_keep, neuron_keep)
+        defer_to_whole_(model, lambda whole: finish_plan_(whole, config, head_keep, neuron_keep))
+        return None
+    apply_plan_(model, attention, ffn, head_keep, neuron_keep)
+    native = make_native_if_possible_(model, attention, ffn)
+    record_compression(model, dataclasses.replace(config, layout=layout_of(model, attention, ffn), native=native))
+    return native
+
+
+def unit_columns(model: nn.Module, unit: AttentionUnit | FFNUnit, kept: list[int]) -> torch.Tensor:
+    """Keep-mask over the input columns of the unit's output projection (whole columns: a shard has them all)."""
+    if isinstance(unit, AttentionUnit):
+        columns = torch.zeros(get_module(model, unit.o).in_features, dtype=torch.bool)
+        columns[_head_rows(kept, unit.head_dim)] = True
+        return columns
+    columns = torch.zeros(get_module(model, unit.output).in_features, dtype=torch.bool)
+    columns[kept] = True
+    return columns
+
+
+@torch.no_grad()
+def zero_dropped_units_(model, attention_units, ffn_units, head_keep, neuron_keep) -> None:
+    """Zero the output columns of the units not kept (on each rank's shard of the output projection)."""
+    for units, keeps in ((attention_units, head_keep), (ffn_units, neuron_keep)):
+        for unit, kept in zip(units, keeps or [], strict=False):
+            weight = local(get_module(model, unit.o if isinstance(unit, AttentionUnit) else unit.output).weight)
+            weight.mul_(unit_columns(model, unit, kept).to(weight.device))
 
 
 def apply_plan_(model, attention_units, ffn_units, head_keep, neuron_keep) -> None:

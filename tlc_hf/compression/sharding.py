@@ -1,0 +1,263 @@
+"""Compression on sharded parameters: which engine runs the model, local-shard views, cross-rank selection.
+
+Under FSDP2 (`fully_shard`) a weight is a DTensor whose rows are split over the ranks. Masks and scores
+live like their local shards (plain tensors the shape of `weight.to_local()`), are applied in place on the
+local shard, and every threshold is a reduction across ranks: the k lowest entries of a tensor (or of all
+target tensors) are found by a radix select on all-reduced 256-bin histograms, never by a per-shard topk.
+On one process (or DDP, where every rank holds the whole weight) nothing here changes the result.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+ENGINES = ("none", "ddp", "fsdp2", "fsdp1", "deepspeed")
+WRAPPER_PREFIXES = ("module.", "_fsdp_wrapped_module.", "_orig_mod.", "_checkpoint_wrapped_module.")
+# where each engine stands for tlc_hf's during-training methods (the ACCELERATE.md table)
+SUPPORTED_ENGINES = ("none", "ddp", "fsdp2")
+
+
+def _dtensor_class():
+    try:
+        from torch.distributed.tensor import DTensor
+    except ImportError:  # a torch without distributed tensors
+        return None
+    return DTensor
+
+
+def is_sharded(tensor) -> bool:
+    """Whether `tensor` is a DTensor (a shard of a whole tensor held by several ranks)."""
+    dtensor = _dtensor_class()
+    return dtensor is not None and isinstance(tensor, dtensor)
+
+
+def local(tensor: torch.Tensor) -> torch.Tensor:
+    """This rank's part of `tensor`: the local shard of a DTensor (same storage), the tensor itself otherwise."""
+    return tensor.to_local() if is_sharded(tensor) else tensor
+
+
+def full(tensor: torch.Tensor) -> torch.Tensor:
+    """The whole tensor (a collective for a DTensor: every rank must call it, in the same order)."""
+    return tensor.full_tensor() if is_sharded(tensor) else tensor
+
+
+def strip_wrapper_prefixes(name: str) -> str:
+    """A module name without the prefixes DDP, FSDP1, torch.compile and activation checkpointing add."""
+    for prefix in WRAPPER_PREFIXES:
+        name = name.replace(prefix, "")
+    return name
+
+
+def detect_engine(model: nn.Module | None = None, args=None) -> str:
+    """Which engine trains `model`: "deepspeed", "fsdp2", "fsdp1", "ddp" or "none".
+
+    Args:
+        model: the model a callback receives (DTensor parameters mean FSDP2, flat parameters FSDP1).
+        args: the run's `TrainingArguments` (a DeepSpeed config or FSDP settings, and the world size).
+
+    Example:
+        ```python
+        detect_engine(model, trainer.args)  # "fsdp2" after fully_shard
+        ```
+    """
+    if args is not None and (getattr(args, "deepspeed", None) or getattr(args, "hf_deepspeed_config", None)):
+        return "deepspeed"
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+        return "deepspeed"
+    if model is not None:
+        params = list(model.parameters())
+        if any(hasattr(p, "ds_id") for p in params):
+            return "deepspeed"
+        if any(is_sharded(p) for p in params):
+            return "fsdp2"
+        names = (name for name, _ in model.named_modules())
+        if any("_fsdp_wrapped_module" in name for name in names) or any(
+            type(p).__name__ == "FlatParameter" for p in params
+        ):
+            return "fsdp1"
+    if args is not None and getattr(args, "fsdp", None):
+        version = (getattr(args, "fsdp_config", None) or {}).get("version", 1)
+        return "fsdp2" if int(version) == 2 else "fsdp1"
+    if isinstance(model, nn.parallel.DistributedDataParallel):
+        return "ddp"
+    if args is not None and getattr(args, "world_size", 1) > 1:
+        return "ddp"
+    return "none"
+
+
+def check_engine(method: str, model: nn.Module | None, args=None, supported: tuple = SUPPORTED_ENGINES) -> str:
+    """The detected engine; a one-line ValueError (the method, the engine, what works instead) when `method`
+    cannot run under it. Call at train begin, before any step."""
+    engine = detect_engine(model, args)
+    if engine in supported:
+        return engine
+    if engine == "deepspeed":
+        hint = (
+            "DeepSpeed keeps fp32 master partitions that a mask cannot reach here; shard with FSDP2 instead "
+            "(accelerate: fsdp_version: 2, see examples/accelerate_fsdp2.yaml)"
+        )
+    elif engine == "fsdp1":
+        hint = "FSDP1 flattens parameters; use FSDP2 (fully_shard, accelerate fsdp_version: 2)"
+    else:
+        hint = f"supported engines: {supported}"
+    raise ValueError(f"{method} cannot run under {engine}: {hint}")
+
+
+def shard_group(tensor: torch.Tensor):
+    """The process group over which `tensor`'s shards are spread (None for a whole tensor)."""
+    if not is_sharded(tensor):
+        return None
+    from torch.distributed.tensor import Shard
+
+    mesh = tensor.device_mesh
+    if mesh.ndim != 1 or not all(isinstance(p, Shard) for p in tensor.placements):
+        raise ValueError(
+            f"placements={tensor.placements} on a {mesh.ndim}-D mesh: tlc_hf compresses weights sharded on "
+            "a 1-D mesh (FSDP2 fully_shard); HSDP and tensor parallelism are not supported"
+        )
+    return mesh.get_group()
+
+
+def all_reduce_sum_(tensor: torch.Tensor, group) -> torch.Tensor:
+    """Sum `tensor` over the ranks of `group` in place (nothing without a group)."""
+    if group is not None:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM, group=group)
+    return tensor
+
+
+def count_zeros(weight: torch.Tensor) -> int:
+    """Exact zeros in the whole `weight` (summed over its shards)."""
+    count = torch.tensor([int((local(weight).detach() == 0).sum())], dtype=torch.int64)
+    return int(all_reduce_sum_(count, shard_group(weight)).item())
+
+
+def shard_of(value: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """This rank's part of a whole `value` shaped like `weight`: the local shard where `weight` is sharded
+    (no communication: every rank holds `value`), `value` itself otherwise."""
+    if not is_sharded(weight):
+        return value
+    from torch.distributed.tensor import distribute_tensor
+
+    return distribute_tensor(value, weight.device_mesh, weight.placements, src_data_rank=None).to_local()
+
+
+def set_full_(param: torch.Tensor, value: torch.Tensor) -> None:
+    """Write the whole `value` into `param` (each rank keeps its own shard of it)."""
+    with torch.no_grad():
+        local(param).copy_(shard_of(value, param))
+
+
+def shard_like(tensor: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """A local tensor (the shape of `weight`'s local shard) as a DTensor placed like `weight`; a whole
+    weight gives `tensor` back."""
+    if not is_sharded(weight):
+        return tensor
+    from torch.distributed.tensor import DTensor
+
+    return DTensor.from_local(
+        tensor, weight.device_mesh, weight.placements, run_check=False, shape=weight.shape, stride=weight.stride()
+    )
+
+
+def standardized(score: torch.Tensor) -> torch.Tensor:
+    """(score - mean) / std over the whole tensor (over all shards of a DTensor); the local result."""
+    group = shard_group(score)
+    if group is None:
+        return (score - score.mean()) / (score.std() + 1e-12)
+    values = local(score).double()
+    sums = torch.stack([values.sum(), values.pow(2).sum(), torch.tensor(float(values.numel()), dtype=torch.float64)])
+    total, squares, n = all_reduce_sum_(sums, group).tolist()
+    mean = total / n
+    std = max((squares - n * mean * mean) / max(n - 1, 1), 0.0) ** 0.5
+    return ((values - mean) / (std + 1e-12)).to(local(score).dtype)
+
+
+WHOLE_FINALIZERS = "_tlc_whole_finalizers"
+
+
+def defer_to_whole_(model: nn.Module, finalize) -> None:
+    """Run `finalize(whole_model)` when the sharded `model` is gathered whole (`tlc_hf.training.gather_whole`,
+    `save_whole`): a step that changes shapes (structured pruning) waits for the whole model."""
+    model.__dict__.setdefault(WHOLE_FINALIZERS, []).append(finalize)
+
+
+def finalize_whole_(sharded: nn.Module, whole: nn.Module) -> None:
+    """Apply the steps `sharded` deferred (in order) to its gathered copy `whole`."""
+    for finalize in sharded.__dict__.get(WHOLE_FINALIZERS, []):
+        finalize(whole)
+
+
+# ---- k lowest entries across ranks -----------------------------------------------------------------------
+def _order_keys(values: torch.Tensor) -> torch.Tensor:
+    """float32 values as int64 keys in [0, 2^32) with the same order (a radix select works on keys)."""
+    bits = values.detach().float().contiguous().view(torch.int32).to(torch.int64) & 0xFFFFFFFF
+    return torch.where(bits >= 2**31, 0xFFFFFFFF - bits, bits + 2**31)
+
+
+def lowest_k_masks_sharded(scores: dict[str, torch.Tensor], sparsity: float, scope: str) -> dict[str, torch.Tensor]:
+    """Keep-masks (local shards) that drop the round(sparsity * n) lowest scores per tensor ("local") or across
+    all tensors ("global"), where scores may be DTensors sharded over the same 1-D mesh.
+
+    The k-th lowest value is found with four all-reduced 256-bin histograms of the scores' 32-bit order keys;
+    entries equal to it are dropped in the order of the whole flattened tensor (rank after rank), so every
+    rank agrees and the count is exact.
+    """
+    names = list(scores)
+    groups = {shard_group(s) for s in scores.values()} - {None}
+    if len(groups) > 1:
+        raise ValueError("scores are sharded over different process groups; shard every target on one mesh")
+    group = groups.pop() if groups else None
+    rank = dist.get_rank(group) if group is not None else 0
+    world = dist.get_world_size(group) if group is not None else 1
+    # a whole (replicated) tensor is counted once, as if rank 0 held it
+    owned = {n: is_sharded(scores[n]) or rank == 0 for n in names}
+    keys = {n: _order_keys(local(scores[n]).flatten()) for n in names}
+    sets = [[n] for n in names] if scope == "local" else [names]
+    ks = [round(sparsity * sum(scores[n].numel() for n in members)) for members in sets]
+
+    prefix = [0] * len(sets)
+    remaining = list(ks)
+    for shift in (24, 16, 8, 0):
+        hist = torch.zeros(len(sets), 256, dtype=torch.int64)
+        for i, members in enumerate(sets):
+            if remaining[i] <= 0:
+                continue
+            for n in (m for m in members if owned[m]):
+                key = keys[n]
+                key = key[(key >> (shift + 8)) == prefix[i]]
+                hist[i] += torch.bincount((key >> shift) & 255, minlength=256)
+        all_reduce_sum_(hist, group)
+        for i in range(len(sets)):
+            if remaining[i] <= 0:
+                continue
+            cumulative = hist[i].cumsum(0)
+            digit = int(torch.searchsorted(cumulative, torch.tensor(remaining[i])).item())
+            remaining[i] -= int(cumulative[digit - 1]) if digit > 0 else 0
+            prefix[i] = (prefix[i] << 8) | digit
+
+    # ties at the k-th value: drop the first `remaining` of them in (tensor, rank, position) order
+    ties = torch.zeros(world, len(names), dtype=torch.int64)
+    for j, n in enumerate(names):
+        i = next(s for s, members in enumerate(sets) if n in members)
+        if remaining[i] > 0 and owned[n]:
+            ties[rank, j] = int((keys[n] == prefix[i]).sum())
+    all_reduce_sum_(ties, group)
+    masks, before = {}, [0] * len(sets)
+    for j, n in enumerate(names):
+        i = next(s for s, members in enumerate(sets) if n in members)
+        key = keys[n]
+        if ks[i] <= 0:
+            keep = torch.ones_like(key, dtype=torch.bool)
+        else:
+            holder = rank if is_sharded(scores[n]) else 0
+            offset = before[i] + int(ties[:holder, j].sum())
+            tied = key == prefix[i]
+            position = offset + tied.cumsum(0) - 1
+            keep = ~((key < prefix[i]) | (tied & (position < remaining[i])))
+            before[i] += int(ties[:, j].sum())
+        masks[n] = keep.view(local(scores[n]).shape)
+    return masks

@@ -1,0 +1,212 @@
+"""FSDP2 training with tlc_hf's compression callbacks, on CPU or GPU, without accelerate.
+
+accelerate 1.15 runs its FSDP plugin only on accelerators (a CPU run becomes MULTI_CPU and gets DDP), so a
+stock `Trainer` cannot shard on CPU. `train_sharded` is the loop the Trainer would run, with the Trainer's
+own `CallbackHandler` and `DefaultFlowCallback`, calling every callback event in the Trainer's order
+(train_begin, step_begin, backward, pre_optimizer_step, step, optimizer_step, zero_grad, step_end, log,
+train_end), on a model sharded with `fully_shard`. `save_whole` gathers the shards and writes a plain
+Hugging Face checkpoint with `config.tlc_compression`, loadable with `from_pretrained`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ..compression.sharding import detect_engine, finalize_whole_, full, is_sharded
+
+_BLOCK = re.compile(r"(^|.*\.)(layer|block)\.\d+")
+
+
+def shard_model_(model: nn.Module, mesh=None) -> nn.Module:
+    """Shard `model` with FSDP2 in place: each transformer block (BERT `layer.N`, T5 `block.N`), then the root.
+
+    Args:
+        model: a BERT / RoBERTa / XLM-R / T5 / mT5 model, with its compression prepared (QAT, depth).
+        mesh: a 1-D `DeviceMesh`; default: all ranks of the default process group on the model's device.
+
+    Example:
+        ```python
+        dist.init_process_group("gloo")
+        shard_model_(model, init_device_mesh("cpu", (2,)))
+        ```
+    """
+    from torch.distributed.fsdp import fully_shard
+
+    if mesh is None:
+        from torch.distributed.device_mesh import init_device_mesh
+
+        device = next(model.parameters()).device.type
+        mesh = init_device_mesh(device, (dist.get_world_size(),))
+    blocks = [name for name, _ in model.named_modules() if _BLOCK.fullmatch(name)]
+    for name in blocks:  # the outermost blocks only (a T5 block holds `layer.N` sub-layers)
+        if not any(name.startswith(other + ".") for other in blocks):
+            fully_shard(model.get_submodule(name), mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    return model
+
+
+def _rank_slice(batch: dict, model: nn.Module) -> dict:
+    """This rank's contiguous part of a global batch when `model` is sharded; the whole batch otherwise."""
+    param = next((p for p in model.parameters() if is_sharded(p)), None)
+    if param is None:
+        return batch
+    group = param.device_mesh.get_group()
+    rank, world = dist.get_rank(group), dist.get_world_size(group)
+    out = {}
+    for key, value in batch.items():
+        if torch.is_tensor(value):
+            if value.shape[0] % world:
+                raise ValueError(f"batch size {value.shape[0]} of {key!r} does not split over {world} ranks")
+            size = value.shape[0] // world
+            value = value[rank * size : (rank + 1) * size]
+        out[key] = value
+    return out
+
+
+def train_sharded(
+    model: nn.Module,
+    batches: Sequence[dict],
+    callbacks: Sequence = (),
+    *,
+    output_dir: str,
+    learning_rate: float = 1e-3,
+    loss_fn: Callable | None = None,
+    logging_steps: int = 1,
+) -> list[dict]:
+    """Train `model` on `batches` with `callbacks`, calling their events in the Trainer's order.
+
+    Each batch is the global batch: on a sharded model every rank trains on its contiguous part (so one
+    process on the whole batch computes the same mean gradient). AdamW without weight decay, a constant
+    learning rate, one optimizer step per batch. Returns the logs (one dict per logging step).
+
+    Args:
+        model: a model sharded with `shard_model_` (or a plain one: the one-process reference).
+        batches: dicts of tensors with labels (or what `loss_fn` needs).
+        callbacks: `TrainerCallback`s (tlc_hf's compression callbacks, a budget callback, ...).
+        output_dir: the run's directory (`TrainingArguments.output_dir`).
+        learning_rate: AdamW's learning rate.
+        loss_fn: `loss_fn(model, batch) -> loss`; default `model(**batch).loss`.
+        logging_steps: call `on_log` every this many steps.
+
+    Example:
+        ```python
+        train_sharded(shard_model_(model), batches, [MagnitudePruningCallback(sparsity=0.5)], output_dir="out")
+        ```
+    """
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+    from transformers.trainer_callback import CallbackHandler, DefaultFlowCallback
+
+    args = TrainingArguments(
+        output_dir=output_dir,
+        max_steps=len(batches),
+        learning_rate=learning_rate,
+        weight_decay=0.0,
+        logging_steps=logging_steps,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=next(model.parameters()).device.type == "cpu",
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
+    handler = CallbackHandler([DefaultFlowCallback, *callbacks], model, None, optimizer, None)
+    state = TrainerState(max_steps=len(batches), logging_steps=logging_steps)
+    state.is_world_process_zero = not dist.is_initialized() or dist.get_rank() == 0
+    control = TrainerControl()
+    loss_fn = loss_fn or (lambda m, b: m(**b).loss)
+    logs = []
+    model.train()
+    model.zero_grad()
+    control = handler.on_train_begin(args, state, control)
+    control = handler.on_epoch_begin(args, state, control)
+    for batch in batches:
+        control = handler.on_step_begin(args, state, control)
+        loss = loss_fn(model, _rank_slice(batch, model))
+        loss.backward()
+        control = handler.on_pre_optimizer_step(args, state, control)
+        optimizer.step()
+        control = handler.on_optimizer_step(args, state, control)
+        model.zero_grad()
+        state.global_step += 1
+        state.epoch = state.global_step / len(batches)
+        control = handler.on_step_end(args, state, control)
+        if control.should_log:
+            entry = {"loss": _mean_over_ranks(loss.detach(), model), "step": state.global_step}
+            control = handler.on_log(args, state, control, logs=entry)
+            logs.append(entry)
+            control.should_log = False
+    control = handler.on_epoch_end(args, state, control)
+    handler.on_train_end(args, state, control)
+    return logs
+
+
+def _mean_over_ranks(loss: torch.Tensor, model: nn.Module) -> float:
+    if detect_engine(model) != "fsdp2":
+        return float(loss)
+    loss = loss.clone()
+    dist.all_reduce(loss)
+    return float(loss) / dist.get_world_size()
+
+
+def _plain_class(model: nn.Module) -> type:
+    """The model's own class (FSDP2 swaps in a subclass `FSDP<Class>`)."""
+    from torch.distributed.fsdp import FSDPModule
+
+    return next(c for c in type(model).__mro__ if not issubclass(c, FSDPModule))
+
+
+def gather_whole(model: nn.Module, rank0_only: bool = True) -> nn.Module | None:
+    """A plain (unsharded) copy of `model` on CPU, built from its config and its gathered full state dict,
+    with the steps compression deferred to the whole model applied (structured pruning removes its units).
+
+    A collective: every rank must call it. With `rank0_only` only rank 0 gets the model (others get None).
+    """
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    keep = rank == 0 or not rank0_only
+    state = {}
+    for key, value in model.state_dict().items():
+        value = full(value).detach()  # gathered on every rank, one tensor at a time
+        if keep:
+            state[key] = value.cpu().clone()
+    if not keep:
+        return None
+    whole = _plain_class(model)(copy.deepcopy(model.config))
+    whole.load_state_dict(state, strict=True)
+    finalize_whole_(model, whole)
+    return whole.eval()
+
+
+def save_whole(model: nn.Module, output_dir: str) -> str:
+    """Save a sharded (or plain) `model` whole: gather the full weights on rank 0 (`gather_whole`: structured
+    pruning removes its masked units there) and write `save_pretrained` output with `config.tlc_compression`
+    (a temp folder, then a rename: never a half-written directory). A collective; returns `output_dir`.
+
+    Example:
+        ```python
+        save_whole(model, "out/final")
+        AutoModelForMaskedLM.from_pretrained("out/final")  # after import tlc_hf
+        ```
+    """
+    whole = gather_whole(model) if detect_engine(model) == "fsdp2" else model
+    if whole is not None and (not dist.is_initialized() or dist.get_rank() == 0):
+        parent = os.path.dirname(os.path.abspath(output_dir))
+        os.makedirs(parent, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".tlc-save-", dir=parent)
+        try:
+            whole.save_pretrained(tmp)
+            if os.path.isdir(output_dir):
+                shutil.rmtree(output_dir)
+            os.replace(tmp, output_dir)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if dist.is_initialized():
+        dist.barrier()
+    return output_dir
