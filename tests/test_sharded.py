@@ -1,0 +1,170 @@
+"""Compression during sharded training (FSDP2, 2 CPU ranks over gloo) gives what one process gives.
+
+One `torchrun` group for the whole module (tests/scripts/sharded_worker.py) runs every check on a tiny
+BERT (uneven shards: 65 FFN neurons) and a tiny T5; the tests read what each rank measured.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+import tlc_hf
+from tlc_hf.compression.masks import lowest_k_masks
+from tlc_hf.compression.sharding import check_engine, detect_engine, lowest_k_masks_sharded, strip_wrapper_prefixes
+from tlc_hf.testing import tiny_model
+
+WORKER = Path(__file__).parent / "scripts" / "sharded_worker.py"
+FAMILIES = ("bert", "t5")
+TRAINED = (
+    "magnitude_local",
+    "magnitude_global",
+    "movement_hard",
+    "movement_soft",
+    "structured",
+    "structured_gradient",
+    "qat",
+    "quant_noise",
+    "drophead",
+    "kd",
+    "kd_magnitude_qat",
+)
+ONE_SHOT = ("prune_magnitude_local", "prune_magnitude_global", "prune_structured")
+REQUESTED = {  # checks with a requested sparsity of the target weights
+    "prune_magnitude_local": 0.6,
+    "prune_magnitude_global": 0.6,
+    "magnitude_local": 0.6,
+    "magnitude_global": 0.6,
+    "movement_hard": 0.5,
+    "kd_magnitude_qat": 0.5,
+}
+RECORDED = {
+    "prune_magnitude_local": ["magnitude"],
+    "prune_magnitude_global": ["magnitude"],
+    "prune_structured": ["structured"],
+    "magnitude_local": ["magnitude"],
+    "magnitude_global": ["magnitude"],
+    "movement_hard": ["movement"],
+    "movement_soft": ["movement"],
+    "structured": ["structured"],
+    "structured_gradient": ["structured"],
+    "qat": ["quantization"],
+    "quant_noise": [],
+    "drophead": ["drophead"],
+    "kd": [],
+    "kd_magnitude_qat": ["magnitude", "quantization"],
+}
+
+
+@pytest.fixture(scope="module")
+def ranks(tmp_path_factory):
+    """Results of both ranks: {check/family: measurements}."""
+    out = tmp_path_factory.mktemp("sharded")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", PYTHONPATH=str(WORKER.parents[2]))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531"]
+    run = subprocess.run([*cmd, str(WORKER), str(out)], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    return [json.loads((out / f"results-{rank}.json").read_text()) for rank in (0, 1)]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("check", ONE_SHOT + TRAINED)
+def test_sharded_run_matches_one_process(ranks, check, family):
+    key = f"{check}/{family}"
+    for result in ranks:
+        assert "error" not in result[key], result[key].get("trace")
+        assert result[key]["same_keys"], "the gathered model has other parameters than the one-process model"
+        assert result[key]["zeros_equal"], "the zero pattern (masks, removed units) differs from one process"
+        if result[key]["masks_equal"] is not None:
+            assert result[key]["masks_equal"], "the gathered masks differ from one process"
+        assert result[key]["weights_max_diff"] <= 1e-4
+        # measured on the shards and summed over ranks: every rank sees the one-process sparsity
+        assert result[key]["sparsity"] == pytest.approx(result[key]["reference_sparsity"], abs=1e-9) or (
+            check.startswith(("structured", "prune_structured"))  # removed there, zeroed here until gathered
+        )
+        # the whole-saved model reloads with plain from_pretrained, with its record, and computes the same
+        assert result[key]["reload_vs_reference"] <= 1e-4
+        assert result[key]["params"] == result[key]["reference_params"]
+        assert result[key]["methods"] == result[key]["reference_methods"] == RECORDED[check]
+    assert ranks[0][key]["sparsity"] == ranks[1][key]["sparsity"]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("check", sorted(REQUESTED))
+def test_requested_sparsity_on_every_rank(ranks, check, family):
+    for result in ranks:
+        # per-module rounding of k = round(s * n) leaves at most a few weights off the fraction
+        assert result[f"{check}/{family}"]["sparsity"] == pytest.approx(REQUESTED[check], abs=5e-4)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_structured_removal_happens_on_the_gathered_model(ranks, family):
+    for check in ("prune_structured", "structured", "structured_gradient"):
+        result = ranks[0][f"{check}/{family}"]
+        full = ranks[0][f"qat/{family}"]["params"]  # an unpruned model of the same config
+        assert result["params"] < 0.8 * full
+        if check == "prune_structured":
+            assert result["report"]["params_after"] is None and result["report"]["native"] is None
+
+
+# ---- one process: the selection rule, engine detection and refusals ---------------------------------------
+def test_sharded_selection_equals_topk_on_one_process():
+    """Without a process group the radix select keeps exactly what torch.topk keeps (no ties)."""
+    gen = torch.Generator().manual_seed(0)
+    scores = {"a": torch.randn(33, 7, generator=gen), "b": torch.randn(5, 64, generator=gen).abs()}
+    for scope in ("local", "global"):
+        for sparsity in (0.0, 0.1, 0.5, 0.93):
+            got = lowest_k_masks_sharded(scores, sparsity, scope)
+            want = lowest_k_masks(scores, sparsity, scope)
+            assert all(torch.equal(got[n], want[n]) for n in scores), (scope, sparsity)
+
+
+def test_ties_at_the_threshold_give_the_exact_count():
+    scores = {"a": torch.tensor([0.5, 0.5, 0.5, 0.5, 1.0, -1.0]), "b": torch.tensor([0.5, 2.0])}
+    masks = lowest_k_masks_sharded(scores, 0.5, "global")  # k = 4: -1.0 and the first three 0.5s
+    assert masks["a"].tolist() == [False, False, False, True, True, False]
+    assert masks["b"].tolist() == [True, True]
+
+
+def test_engine_detection_and_refusals():
+    model = tiny_model("bert")
+    assert detect_engine(model) == "none"
+    assert detect_engine(model, SimpleNamespace(world_size=2, deepspeed=None, fsdp=None)) == "ddp"
+    assert (
+        detect_engine(model, SimpleNamespace(world_size=2, fsdp="full_shard", fsdp_config={"version": 2})) == "fsdp2"
+    )
+    with pytest.raises(ValueError, match=r"^MagnitudePruningCallback cannot run under deepspeed: .*FSDP2"):
+        check_engine("MagnitudePruningCallback", model, SimpleNamespace(deepspeed="ds_config.json"))
+    with pytest.raises(ValueError, match=r"^QATCallback cannot run under fsdp1: .*FSDP2"):
+        check_engine("QATCallback", model, SimpleNamespace(deepspeed=None, fsdp="full_shard", fsdp_config={}))
+    assert strip_wrapper_prefixes("module._orig_mod.bert.encoder.layer.0") == "bert.encoder.layer.0"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: tlc_hf.MagnitudePruningCallback(sparsity=0.5),
+        lambda: tlc_hf.MovementPruningCallback(sparsity=0.5),
+        lambda: tlc_hf.StructuredPruningCallback(heads=0.5),
+        lambda: tlc_hf.QATCallback(bits=8),
+        lambda: tlc_hf.QuantNoiseCallback(noise_rate=0.1),
+        lambda: tlc_hf.DropHeadCallback(rate=0.1),
+    ],
+)
+def test_every_callback_refuses_deepspeed_before_training(tmp_path, make):
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=10, report_to="none", use_cpu=True)
+    args.deepspeed = "ds_config.json"  # what --deepspeed sets; deepspeed itself does not run on this CPU
+    model = tiny_model("bert")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    callback = make()
+    with pytest.raises(ValueError, match=r"cannot run under deepspeed: .*FSDP2") as err:
+        callback.on_train_begin(args, TrainerState(max_steps=10), TrainerControl(), model=model)
+    assert "\n" not in str(err.value)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing touched
