@@ -168,3 +168,23 @@ def test_every_callback_refuses_deepspeed_before_training(tmp_path, make):
         callback.on_train_begin(args, TrainerState(max_steps=10), TrainerControl(), model=model)
     assert "\n" not in str(err.value)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing touched
+
+
+@pytest.mark.slow
+def test_real_minilm_recipe_sharded_matches_one_process(tmp_path):
+    """examples/fsdp2_compress.py with the real all-MiniLM-L6-v2: KD + magnitude + QAT (examples/fsdp2_recipe.yaml)
+    for 4 steps on 2 gloo ranks, against the same recipe in one process from the same init on the same batches."""
+    pytest.importorskip("all_minilm_l6_v2")
+    example = WORKER.parents[2] / "examples" / "fsdp2_compress.py"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(WORKER.parents[2]))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
+    args = ["--model", "minilm", "--output_dir", str(tmp_path), "--steps", "4", "--compare"]
+    run = subprocess.run([*cmd, str(example), *args], env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    for rank in (0, 1):
+        result = json.loads((tmp_path / f"comparison-{rank}.json").read_text())
+        assert result["zeros_equal"]
+        assert result["weights_max_diff"] <= 1e-4
+        assert result["sparsity"] == result["reference_sparsity"] == pytest.approx(0.5, abs=1e-4)
+        assert result["methods"] == result["reference_methods"] == ["magnitude", "quantization"]
+        assert result["reload_vs_reference"] <= 1e-4

@@ -33,8 +33,13 @@ from tlc_hf.compression.record import compression_history  # noqa: E402
 from tlc_hf.compression.sharding import full, shard_like  # noqa: E402
 from tlc_hf.compression.structured import StructuredPruningCallback, prune_structured_  # noqa: E402
 from tlc_hf.testing import tiny_model, toy_dataset  # noqa: E402
-from tlc_hf.training.distillation import kd_loss  # noqa: E402
-from tlc_hf.training.sharded import gather_whole, save_whole, shard_model_, train_sharded  # noqa: E402
+from tlc_hf.training.sharded import (  # noqa: E402
+    distillation_loss,
+    gather_whole,
+    save_whole,
+    shard_model_,
+    train_sharded,
+)
 
 FAMILIES = ("bert", "t5")
 STEPS, BATCH = 6, 8
@@ -73,16 +78,6 @@ def outputs(model, family: str) -> torch.Tensor:
         batch["decoder_input_ids"] = batches_for(family)[1]["labels"][:, :4]
     with torch.no_grad():
         return model.eval()(**batch).logits
-
-
-def kd_loss_fn(teacher, alpha=0.5, temperature=2.0):
-    def loss_fn(model, batch):
-        out = model(**batch)
-        with torch.no_grad():
-            teacher_logits = teacher(**batch).logits
-        return alpha * out.loss + (1 - alpha) * kd_loss(out.logits, teacher_logits, batch["labels"], temperature)
-
-    return loss_fn
 
 
 def compare(reference, sharded, family: str, out: str, callbacks=()) -> dict:
@@ -179,12 +174,12 @@ CHECKS = {
         f, lambda: [QuantNoiseCallback(noise_rate=0.5, bits=4, start=0.0, end=0.5, seed=0)], out
     ),
     "drophead": lambda f, out: train_pair(f, lambda: [DropHeadCallback(rate=0.3, schedule="constant", seed=0)], out),
-    "kd": lambda f, out: train_pair(f, lambda: [], out, loss_for=kd_loss_fn),
+    "kd": lambda f, out: train_pair(f, lambda: [], out, loss_for=distillation_loss),
     "kd_magnitude_qat": lambda f, out: train_pair(
         f,
         lambda: [MagnitudePruningCallback(sparsity=0.5, update_every=2, end=0.5), QATCallback(bits=8, start=0.0)],
         out,
-        loss_for=kd_loss_fn,
+        loss_for=distillation_loss,
     ),
 }
 

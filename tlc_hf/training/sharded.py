@@ -210,3 +210,63 @@ def save_whole(model: nn.Module, output_dir: str) -> str:
     if dist.is_initialized():
         dist.barrier()
     return output_dir
+
+
+def recipe_callbacks(recipe) -> list:
+    """The during-training callbacks of a `CompressionRecipe`'s methods (pruning schedules, QAT, DropHead), for
+    `train_sharded`. Methods that change shapes before training (depth, vocabulary) are refused in one line:
+    apply them to the whole model before sharding. Post-training steps (int8 backends, ONNX) run on the saved
+    whole model afterwards.
+
+    Example:
+        ```python
+        callbacks = recipe_callbacks(CompressionRecipe.load("examples/fsdp2_recipe.yaml"))
+        ```
+    """
+    from ..compression.base import get_method
+
+    callbacks, before = [], []
+    for config in recipe.methods:
+        method = get_method(config.method)
+        if method.before_training:
+            before.append(config.method)
+        callback = method.callback(config) if method.callback is not None else None
+        if callback is not None:
+            callbacks.append(callback)
+    if before:
+        raise ValueError(
+            f"methods {before} change shapes before training: apply them to the whole model before sharding "
+            "(get_method(name).apply), then shard and pass a recipe without them"
+        )
+    return callbacks
+
+
+def distillation_loss(teacher: nn.Module, config=None) -> Callable:
+    """`loss_fn(model, batch)` for `train_sharded`: the `DistillationTrainer`'s logit loss,
+    alpha * task loss + (1 - alpha) * T^2 * KL(teacher || student), with `teacher` sharded or whole.
+
+    Args:
+        teacher: the frozen teacher (shard it with `shard_model_` when it does not fit on one rank).
+        config: a `DistillationConfig` (logits only here: `hidden_weight`, `augment` and `cache_teacher` are
+            refused in one line).
+    """
+    from ..compression.distillation import DistillationConfig
+    from .distillation import kd_loss
+
+    config = config or DistillationConfig()
+    if config.hidden_weight > 0 or config.augment != "none" or config.cache_teacher:
+        raise ValueError(
+            f"distillation hidden_weight={config.hidden_weight}, augment={config.augment!r}, "
+            f"cache_teacher={config.cache_teacher}: train_sharded distills logits only; set hidden_weight: 0, "
+            "augment: none, cache_teacher: false (or train with DistillationTrainer)"
+        )
+    teacher.eval().requires_grad_(False)
+
+    def loss_fn(model, batch):
+        outputs = model(**batch)
+        with torch.no_grad():
+            teacher_logits = teacher(**batch).logits
+        soft = kd_loss(outputs.logits, teacher_logits, batch.get("labels"), config.temperature)
+        return config.alpha * outputs.loss + (1 - config.alpha) * soft
+
+    return loss_fn
