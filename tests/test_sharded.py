@@ -29,6 +29,7 @@ TRAINED = (
     "structured",
     "structured_gradient",
     "qat",
+    "ddp_magnitude_movement_qat",
     "quant_noise",
     "drophead",
     "kd",
@@ -54,6 +55,7 @@ RECORDED = {
     "structured": ["structured"],
     "structured_gradient": ["structured"],
     "qat": ["quantization"],
+    "ddp_magnitude_movement_qat": ["magnitude", "movement", "quantization"],
     "quant_noise": [],
     "drophead": ["drophead"],
     "kd": [],
@@ -66,7 +68,7 @@ def ranks(tmp_path_factory):
     """Results of both ranks: {check/family: measurements}."""
     out = tmp_path_factory.mktemp("sharded")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", PYTHONPATH=str(WORKER.parents[2]))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29541"]
     run = subprocess.run([*cmd, str(WORKER), str(out)], env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
     return [json.loads((out / f"results-{rank}.json").read_text()) for rank in (0, 1)]

@@ -135,6 +135,16 @@ def train_pair(family, make_callbacks, out, loss_for=None):
     return compare(reference, sharded, family, out, callbacks)
 
 
+def train_ddp(family, make_callbacks, out):
+    """DDP: every rank holds the whole model; the callbacks get the wrapper (names prefixed with `module.`)."""
+    batches = batches_for(family)
+    reference, callbacks_ref = model_for(family), make_callbacks()
+    train_sharded(reference, batches, callbacks_ref, output_dir=out)
+    wrapped, callbacks = torch.nn.parallel.DistributedDataParallel(model_for(family)), make_callbacks()
+    train_sharded(wrapped, batches, callbacks, output_dir=out)
+    return compare(reference, wrapped.module, family, out, callbacks)
+
+
 def one_shot(family, prune, out):
     reference = model_for(family)
     prune(reference)
@@ -170,6 +180,17 @@ CHECKS = {
         f, lambda: [StructuredPruningCallback(heads=0.5, ffn=0.5, steps=2, end=0.5, importance="gradient")], out
     ),
     "qat": lambda f, out: train_pair(f, lambda: [QATCallback(bits=8, start=0.3)], out),
+    "ddp_magnitude_movement_qat": lambda f, out: train_ddp(
+        f,
+        lambda: [
+            MagnitudePruningCallback(sparsity=0.5, update_every=2, end=0.5, target_modules=r"(?i)attention"),
+            MovementPruningCallback(
+                sparsity=0.5, update_every=2, end=0.5, target_modules=r"intermediate\.dense|layer\.\d+\.output\.dense|DenseReluDense"
+            ),
+            QATCallback(bits=8, start=0.3),
+        ],
+        out,
+    ),
     "quant_noise": lambda f, out: train_pair(
         f, lambda: [QuantNoiseCallback(noise_rate=0.5, bits=4, start=0.0, end=0.5, seed=0)], out
     ),

@@ -52,6 +52,13 @@ def strip_wrapper_prefixes(name: str) -> str:
     return name
 
 
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The model inside DDP / torch.compile wrappers (FSDP2 shards in place: nothing to unwrap)."""
+    while isinstance(model, nn.parallel.DistributedDataParallel) or hasattr(model, "_orig_mod"):
+        model = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model._orig_mod
+    return model
+
+
 def detect_engine(model: nn.Module | None = None, args=None) -> str:
     """Which engine trains `model`: "deepspeed", "fsdp2", "fsdp1", "ddp" or "none".
 

@@ -11,7 +11,7 @@ import re
 
 from torch import nn
 
-from .sharding import strip_wrapper_prefixes
+from .sharding import strip_wrapper_prefixes, unwrap_model
 
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "t5", "mt5")
 _BLOCK = re.compile(r"(^|\.)(layer|block)\.\d+\.")
@@ -29,6 +29,7 @@ def find_targets(
     architecture rule. Raises `ValueError` for an unsupported model type (without `target_modules`) and
     when nothing matches.
     """
+    model = unwrap_model(model)  # DDP / torch.compile: the model itself
     model_type = getattr(getattr(model, "config", None), "model_type", None)
     if target_modules is None and model_type not in SUPPORTED_MODEL_TYPES:
         raise ValueError(

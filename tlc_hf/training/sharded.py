@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..compression.sharding import detect_engine, finalize_whole_, full, is_sharded
+from ..compression.sharding import detect_engine, finalize_whole_, full, is_sharded, unwrap_model
 
 _BLOCK = re.compile(r"(^|.*\.)(layer|block)\.\d+")
 
@@ -55,11 +55,15 @@ def shard_model_(model: nn.Module, mesh=None) -> nn.Module:
 
 
 def _rank_slice(batch: dict, model: nn.Module) -> dict:
-    """This rank's contiguous part of a global batch when `model` is sharded; the whole batch otherwise."""
+    """This rank's contiguous part of a global batch when `model` is sharded (or wrapped in DDP); the whole
+    batch otherwise."""
     param = next((p for p in model.parameters() if is_sharded(p)), None)
-    if param is None:
+    if param is not None:
+        group = param.device_mesh.get_group()
+    elif isinstance(model, nn.parallel.DistributedDataParallel):
+        group = model.process_group
+    else:
         return batch
-    group = param.device_mesh.get_group()
     rank, world = dist.get_rank(group), dist.get_world_size(group)
     out = {}
     for key, value in batch.items():
@@ -117,7 +121,8 @@ def train_sharded(
         use_cpu=next(model.parameters()).device.type == "cpu",
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
-    handler = CallbackHandler([DefaultFlowCallback, *callbacks], model, None, optimizer, None)
+    # like the Trainer, callbacks get the model itself (DDP's wrapper removed; FSDP2 shards in place)
+    handler = CallbackHandler([DefaultFlowCallback, *callbacks], unwrap_model(model), None, optimizer, None)
     state = TrainerState(max_steps=len(batches), logging_steps=logging_steps)
     state.is_world_process_zero = not dist.is_initialized() or dist.get_rank() == 0
     control = TrainerControl()
@@ -149,7 +154,7 @@ def train_sharded(
 
 
 def _mean_over_ranks(loss: torch.Tensor, model: nn.Module) -> float:
-    if detect_engine(model) != "fsdp2":
+    if detect_engine(model) not in ("fsdp2", "ddp"):
         return float(loss)
     loss = loss.clone()
     dist.all_reduce(loss)
@@ -195,7 +200,8 @@ def save_whole(model: nn.Module, output_dir: str) -> str:
         AutoModelForMaskedLM.from_pretrained("out/final")  # after import tlc_hf
         ```
     """
-    whole = gather_whole(model) if detect_engine(model) == "fsdp2" else model
+    engine = detect_engine(model)
+    whole = gather_whole(model) if engine == "fsdp2" else model.module if engine == "ddp" else model
     if whole is not None and (not dist.is_initialized() or dist.get_rank() == 0):
         parent = os.path.dirname(os.path.abspath(output_dir))
         os.makedirs(parent, exist_ok=True)
