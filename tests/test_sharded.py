@@ -32,6 +32,7 @@ TRAINED = (
     "ddp_magnitude_movement_qat",
     "quant_noise",
     "drophead",
+    "lora",
     "kd",
     "kd_magnitude_qat",
 )
@@ -58,6 +59,7 @@ RECORDED = {
     "ddp_magnitude_movement_qat": ["magnitude", "movement", "quantization"],
     "quant_noise": [],
     "drophead": ["drophead"],
+    "lora": ["magnitude"],  # pruned before the adapter; the merge keeps the zeros
     "kd": [],
     "kd_magnitude_qat": ["magnitude", "quantization"],
 }

@@ -145,6 +145,49 @@ def train_ddp(family, make_callbacks, out):
     return compare(reference, wrapped.module, family, out, callbacks)
 
 
+def lora_pair(family, out):
+    """LoRA recovery through peft on FSDP2: the adapter trains on shards, merges on the gathered whole model."""
+    from peft import LoraConfig, get_peft_model
+
+    from tlc_hf.compression.lora import merge_keeping_zeros
+
+    def make():
+        base = model_for(family)
+        prune_magnitude_(base, sparsity=0.5)  # recovery after pruning: the merge keeps the zeros
+        torch.manual_seed(1)
+        return get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value", "q", "v"]))
+
+    batches = batches_for(family)
+    reference = make()
+    train_sharded(reference, batches, output_dir=out, learning_rate=1e-2)
+    sharded = shard_model_(make(), init_device_mesh("cpu", (dist.get_world_size(),)))
+    train_sharded(sharded, batches, output_dir=out, learning_rate=1e-2)
+    ref_state = {k: v.detach().clone() for k, v in reference.state_dict().items()}  # the merge writes in place
+    whole_state = {k: full(v).detach() for k, v in sharded.state_dict().items()}  # gathered on every rank
+    same_keys = set(ref_state) == set(whole_state)
+    gathered = make()
+    gathered.load_state_dict(whole_state)
+    merged, ref_merged = merge_keeping_zeros(gathered), merge_keeping_zeros(reference)
+    if dist.get_rank() == 0:
+        merged.save_pretrained(os.path.join(out, "merged"))
+    dist.barrier()
+    reloaded = auto_class(family).from_pretrained(os.path.join(out, "merged"))
+    lora_moved = max(float(v.abs().max()) for k, v in ref_state.items() if "lora_B" in k)
+    return {
+        "weights_max_diff": max(float((whole_state[k] - ref_state[k]).abs().max()) for k in ref_state),
+        "same_keys": same_keys and lora_moved > 0,
+        "zeros_equal": all(torch.equal(whole_state[k] == 0, ref_state[k] == 0) for k in ref_state if "lora" not in k),
+        "masks_equal": None,
+        "sparsity": target_sparsity(find_targets(merged)),
+        "reference_sparsity": target_sparsity(find_targets(ref_merged)),
+        "reload_vs_reference": float((outputs(reloaded, family) - outputs(ref_merged, family)).abs().max()),
+        "params": sum(p.numel() for p in reloaded.parameters()),
+        "reference_params": sum(p.numel() for p in ref_merged.parameters()),
+        "methods": [m["method"] for m in compression_history(reloaded)],
+        "reference_methods": [m["method"] for m in compression_history(ref_merged)],
+    }
+
+
 def one_shot(family, prune, out):
     reference = model_for(family)
     prune(reference)
@@ -185,7 +228,10 @@ CHECKS = {
         lambda: [
             MagnitudePruningCallback(sparsity=0.5, update_every=2, end=0.5, target_modules=r"(?i)attention"),
             MovementPruningCallback(
-                sparsity=0.5, update_every=2, end=0.5, target_modules=r"intermediate\.dense|layer\.\d+\.output\.dense|DenseReluDense"
+                sparsity=0.5,
+                update_every=2,
+                end=0.5,
+                target_modules=r"intermediate\.dense|layer\.\d+\.output\.dense|DenseReluDense",
             ),
             QATCallback(bits=8, start=0.3),
         ],
@@ -195,6 +241,7 @@ CHECKS = {
         f, lambda: [QuantNoiseCallback(noise_rate=0.5, bits=4, start=0.0, end=0.5, seed=0)], out
     ),
     "drophead": lambda f, out: train_pair(f, lambda: [DropHeadCallback(rate=0.3, schedule="constant", seed=0)], out),
+    "lora": lora_pair,
     "kd": lambda f, out: train_pair(f, lambda: [], out, loss_for=distillation_loss),
     "kd_magnitude_qat": lambda f, out: train_pair(
         f,
