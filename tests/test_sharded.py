@@ -146,6 +146,13 @@ def test_engine_detection_and_refusals():
         check_engine("MagnitudePruningCallback", model, SimpleNamespace(deepspeed="ds_config.json"))
     with pytest.raises(ValueError, match=r"^QATCallback cannot run under fsdp1: .*FSDP2"):
         check_engine("QATCallback", model, SimpleNamespace(deepspeed=None, fsdp="full_shard", fsdp_config={}))
+    sharded_save = SimpleNamespace(
+        world_size=2, fsdp="full_shard", fsdp_config={"version": 2, "state_dict_type": "SHARDED_STATE_DICT"}
+    )
+    with pytest.raises(
+        ValueError, match=r"^MovementPruningCallback under fsdp2 with a SHARDED_STATE_DICT .*FULL_STATE_DICT"
+    ):
+        check_engine("MovementPruningCallback", model, sharded_save)
     assert strip_wrapper_prefixes("module._orig_mod.bert.encoder.layer.0") == "bert.encoder.layer.0"
 
 

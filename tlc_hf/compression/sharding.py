@@ -100,6 +100,11 @@ def check_engine(method: str, model: nn.Module | None, args=None, supported: tup
     """The detected engine; a one-line ValueError (the method, the engine, what works instead) when `method`
     cannot run under it. Call at train begin, before any step."""
     engine = detect_engine(model, args)
+    if engine in ("fsdp2", "fsdp1") and _sharded_final_save(args):
+        raise ValueError(
+            f"{method} under {engine} with a SHARDED_STATE_DICT final save: the saved model would have no whole "
+            "weights for from_pretrained; set fsdp_state_dict_type: FULL_STATE_DICT (or save with tlc_hf.save_whole)"
+        )
     if engine in supported:
         return engine
     if engine == "deepspeed":
@@ -112,6 +117,15 @@ def check_engine(method: str, model: nn.Module | None, args=None, supported: tup
     else:
         hint = f"supported engines: {supported}"
     raise ValueError(f"{method} cannot run under {engine}: {hint}")
+
+
+def _sharded_final_save(args) -> bool:
+    """Whether accelerate / TrainingArguments ask for a sharded (DCP) final save."""
+    config = getattr(args, "fsdp_config", None) or {}
+    kind = (
+        config.get("state_dict_type") or config.get("fsdp_state_dict_type") or os.environ.get("FSDP_STATE_DICT_TYPE")
+    )
+    return str(kind).upper().endswith("SHARDED_STATE_DICT")
 
 
 def shard_group(tensor: torch.Tensor):
