@@ -188,9 +188,13 @@ def build_report(
     """
     from transformers import AutoConfig
 
+    from ..compression.loading import check_model_location
     from ..compression.record import compression_record
     from ..data.identity import resolve_data
 
+    for location in (model_dir, baseline_dir):
+        if location is not None:
+            check_model_location(location)
     identity = data
     note = "a corpus given by the caller" if data is None else f"the model's data, {data.describe()}"
     if corpus is None and measure_kwargs.get("evaluate", True):

@@ -127,6 +127,9 @@ def run_demo(
         from ...pretrained import minilm_dir
 
         minilm_dir()  # a missing package fails here with the install line, not after the small models
+    from ...data.cache import check_output_folder
+
+    check_output_folder(output_dir)
     os.makedirs(output_dir, exist_ok=True)
     from .quiet import quiet_run
 
