@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from transformers import EvalPrediction, PreTrainedModel
 
+from ..logs import progress_bar
 from .metrics import accuracy_metrics, masked_token_loss_sums, perplexity
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,6 @@ def evaluate_model(
     when loaded, so it needs `trust_metric_code=True`.
     """
     from datasets import DatasetDict
-    from transformers.utils import logging as hf_logging
 
     from ..data.identity import resolve_data
     from ..data.task_data import build_task_data
@@ -103,7 +103,7 @@ def evaluate_model(
         seed=seed,
     )
     loader = torch.utils.data.DataLoader(examples, batch_size=batch_size, collate_fn=collate)
-    bar = hf_logging.tqdm(loader, desc=f"evaluate {task}", disable=not show_progress, leave=False)
+    bar = progress_bar(loader, desc=f"evaluate {task}", disable=not show_progress, leave=False)
     sums, logits_all, labels_all, predictions, references = [], [], [], [], []
     with torch.inference_mode():
         for batch in bar:
