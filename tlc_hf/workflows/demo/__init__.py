@@ -30,8 +30,8 @@ _QUICK = dict(
     base="2x64",
     depth_factors=(2,),
     width_factors=(2,),
-    pretrain="20s",
-    finetune="22s",
+    pretrain="18s",
+    finetune="28s",  # the smallest size once ended at 0.585 after 22 s: more steps for a margin over 0.6
     pretrain_source="rotten_tomatoes",
     vocab_size=2048,
     block_size=64,
@@ -66,6 +66,9 @@ PRESETS = {
         "finetune": "1m",
         "real_finetune": "4m",
         "real_recipe_budget": "8m",
+        # claim 2 on 4,000 held-out IMDB reviews (never trained on: the models see Rotten Tomatoes only), so
+        # the paired interval is about +-2 points instead of +-5.5 on the 427 Rotten Tomatoes test reviews
+        "claim2_held_out": 4000,
     },
     # on a GPU, where a larger model costs less than proportionally more per step (the paper's regime);
     # not measured here (no GPU was lent to this project's sessions)
