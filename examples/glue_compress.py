@@ -3,15 +3,17 @@
     accelerate launch examples/glue_compress.py --model_name_or_path FacebookAI/roberta-large \\
         --dataset glue --dataset_config mnli --time_budget 2h --recipe recipes/kd_prune_qat.yaml \\
         --output_dir out/mnli --push_to me/roberta-large-mnli-compressed
-    python examples/glue_compress.py --tiny --dataset path/to/local_glue_like --output_dir out/tiny
+    python examples/glue_compress.py --tiny --output_dir out/tiny   # CPU smoke run on the embedded reviews
 """
 
 import os
+import sys
 from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
 
 from tlc_hf import CompressionRecipe, push_compressed_to_hub, run_recipe
+from tlc_hf.errors import run_script
 from tlc_hf.training.arguments import BudgetSeq2SeqTrainingArguments
 from tlc_hf.workflows.train import TrainCommandArguments, train
 
@@ -27,8 +29,11 @@ TINY_RECIPE = {
 class ExampleArguments:
     model_name_or_path: str | None = field(default=None, metadata={"help": "Pretrained model (Hub id or folder)."})
     config: str | None = field(default=None, metadata={"help": "Or train from scratch with this config."})
-    dataset: str = field(default="glue")
-    dataset_config: str | None = field(default="mnli")
+    dataset: str | None = field(
+        default=None,
+        metadata={"help": "Hub dataset or local folder; default glue (mnli), or with --tiny the embedded reviews."},
+    )
+    dataset_config: str | None = field(default=None, metadata={"help": "Default: mnli for glue."})
     recipe: str | None = field(default=None, metadata={"help": "A CompressionRecipe YAML/JSON file."})
     push_to: str | None = field(default=None, metadata={"help": "Hub repo id to push the compressed model to."})
     tiny: bool = field(default=False)
@@ -38,6 +43,8 @@ def main():
     example, args = HfArgumentParser((ExampleArguments, BudgetSeq2SeqTrainingArguments)).parse_args_into_dataclasses()
     if example.tiny:
         example.config, example.model_name_or_path = example.config or "bert-tiny", None
+    elif example.dataset is None:
+        example.dataset, example.dataset_config = "glue", example.dataset_config or "mnli"
     command = TrainCommandArguments(
         model_name_or_path=example.model_name_or_path,
         config=example.config,
@@ -63,4 +70,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

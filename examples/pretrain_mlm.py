@@ -6,6 +6,7 @@
     python examples/pretrain_mlm.py --tiny --output_dir out/tiny   # CPU smoke run on the embedded corpus
 """
 
+import sys
 from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
@@ -20,6 +21,7 @@ from tlc_hf import (
     scale_config,
     train_tokenizer,
 )
+from tlc_hf.errors import run_script
 from tlc_hf.evaluation import masked_token_loss_sums, perplexity_metrics
 from tlc_hf.modeling import build_model
 
@@ -74,4 +76,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -3,12 +3,13 @@
     accelerate launch examples/t5_translation_kd.py --dataset wmt16 --dataset_config ro-en \\
         --student google-t5/t5-small --teacher google-t5/t5-base --source_lang en --target_lang ro \\
         --time_budget 4h --output_dir out/t5-kd --predict_with_generate true
-    python examples/t5_translation_kd.py --tiny --dataset path/to/local_pairs --output_dir out/tiny
+    python examples/t5_translation_kd.py --tiny --output_dir out/tiny   # CPU smoke run on generated pairs
 """
 
+import sys
 from dataclasses import dataclass, field
 
-from datasets import DatasetDict
+from datasets import Dataset, DatasetDict
 from transformers import AutoTokenizer, DataCollatorForSeq2Seq, HfArgumentParser
 
 from tlc_hf import (
@@ -20,6 +21,7 @@ from tlc_hf import (
     load_corpus,
     train_tokenizer,
 )
+from tlc_hf.errors import run_script
 from tlc_hf.modeling import build_model, load_model, resolve_config
 
 
@@ -27,8 +29,11 @@ from tlc_hf.modeling import build_model, load_model, resolve_config
 class ExampleArguments:
     student: str = field(default="google-t5/t5-small")
     teacher: str = field(default="google-t5/t5-base")
-    dataset: str = field(default="wmt16")
-    dataset_config: str | None = field(default="ro-en")
+    dataset: str | None = field(
+        default=None,
+        metadata={"help": "Hub dataset or local folder; default wmt16 (ro-en), or generated pairs with --tiny."},
+    )
+    dataset_config: str | None = field(default=None, metadata={"help": "Default: ro-en for wmt16."})
     source_lang: str = field(default="en")
     target_lang: str = field(default="ro")
     alpha: float = field(default=0.5)
@@ -50,9 +55,28 @@ def to_pairs(corpus: DatasetDict, source: str, target: str) -> DatasetDict:
     )
 
 
+def generated_pairs(n: int = 480) -> DatasetDict:
+    """Sentence pairs made on the spot for --tiny (no download): the target is the source's words reversed."""
+    words = ["the", "a", "film", "story", "actor", "plot", "good", "bad", "great", "dull", "scene", "music"]
+    sources = [" ".join(words[(i * 7 + j * 5) % len(words)] for j in range(4 + i % 7)) for i in range(n)]
+    rows = {"source": sources, "target": [" ".join(reversed(s.split())) for s in sources]}
+    pairs = Dataset.from_dict(rows)
+    return DatasetDict(
+        train=pairs.select(range(n - 80)),
+        validation=pairs.select(range(n - 80, n - 40)),
+        test=pairs.select(range(n - 40, n)),
+    )
+
+
 def main():
     example, args = HfArgumentParser((ExampleArguments, BudgetSeq2SeqTrainingArguments)).parse_args_into_dataclasses()
-    corpus = to_pairs(load_corpus(example.dataset, example.dataset_config), example.source_lang, example.target_lang)
+    if example.tiny and example.dataset is None:
+        corpus = generated_pairs()
+    else:
+        if example.dataset is None:
+            example.dataset, example.dataset_config = "wmt16", example.dataset_config or "ro-en"
+        corpus = load_corpus(example.dataset, example.dataset_config)
+        corpus = to_pairs(corpus, example.source_lang, example.target_lang)
     prefix = f"translate {example.source_lang} to {example.target_lang}: "
     if example.tiny:
         tokenizer = train_tokenizer(
@@ -91,4 +115,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

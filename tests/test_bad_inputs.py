@@ -1,5 +1,10 @@
 """Bad input gets one clear line naming the bad value and what is allowed, never a library traceback."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from tlc_hf.cli import main
@@ -29,13 +34,17 @@ def folders(tmp_path_factory, small_corpus):
     (root / "bad.json").write_text('{"methods": [}')
     (root / "kd.yaml").write_text("distillation: 0.5\nbudget: 1m\n")
     (root / "a_file").write_text("x")
+    (root / "notjson.json").write_text("hello, not JSON")
+    (root / "neg_batch.yaml").write_text(
+        "budget: 1m\nmethods: [{method: magnitude, sparsity: 0.5}]\ntraining: {per_device_train_batch_size: -4}\n"
+    )
     return root
 
 
 CASES = [
     # (argv with {root}, fragment of the one-line error)
-    (["evaluate", "{root}/broken"], "not readable safetensors"),
-    (["evaluate", "{root}/garbage"], "not readable safetensors"),
+    (["evaluate", "{root}/broken"], "weights file {root}/broken/model.safetensors is not readable safetensors"),
+    (["evaluate", "{root}/garbage"], "weights file {root}/garbage/model.safetensors is not readable safetensors"),
     (
         [
             "train",
@@ -73,8 +82,27 @@ CASES = [
     (["evaluate", "{root}/good", "--max_examples", "-1"], "--max_examples -1: give a positive number"),
     (["evaluate", "{root}/good", "--metric", "accuracy"], "add --trust_metric_code to allow it"),
     (
+        ["evaluate", "{root}/good", "--metric", "nosuchmetric"],
+        "metric 'nosuchmetric' is not a local metric script and the Hub cannot be reached",
+    ),
+    (["evaluate", "{root}/good", "--metric", "./no/such/metric.py"], "metric script './no/such/metric.py' does not"),
+    (["card", "{root}/missing/folder"], "model folder '{root}/missing/folder' does not exist"),
+    (
+        ["compress", "{root}/good", "--output_dir", "{root}/a_file/sub", "--prune_magnitude", "0.5"],
+        "output folder '{root}/a_file/sub' lies under '{root}/a_file', which is a file",
+    ),
+    (
+        ["demo", "--quick", "--no_real_model", "--output_dir", "{root}/a_file/sub"],
+        "output folder '{root}/a_file/sub' lies under '{root}/a_file', which is a file",
+    ),
+    (
+        ["compress", "{root}/good", "--output_dir", "{root}/o10", "--recipe", "{root}/neg_batch.yaml"],
+        "training.per_device_train_batch_size=-4: give a positive batch size",
+    ),
+    (["params", "{root}/notjson.json"], "config file {root}/notjson.json is not valid JSON"),
+    (
         ["bench", "{root}/good", "--seq_len", "5000"],
-        "--seq_len 5000 is longer than the model's max_position_embeddings",
+        "seq_len=5000 (--seq_len) is longer than the model's max_position_embeddings",
     ),
     (["bench", "{root}/good", "--device", "quantum"], "--device 'quantum' is not a device; choose one of"),
     (["bench", "{root}/good", "--device", "cuda"], "has no cuda device; use --device cpu"),
@@ -127,7 +155,7 @@ CASES = [
             "--output_dir",
             "{root}/t4",
         ],
-        "--per_device_train_batch_size -3: give a positive batch size",
+        "per_device_train_batch_size=-3: give a positive batch size",
     ),
 ]
 
@@ -150,6 +178,122 @@ def test_bad_input_is_one_clear_line(folders, capsys, argv, fragment):
 def test_debug_shows_the_traceback(folders):
     with pytest.raises(ValueError, match="--max_examples 0"):
         main(["--debug", "evaluate", str(folders / "good"), "--max_examples", "0"])
+
+
+def _api_cases(root):
+    """(call, exception type, fragment): the API gives the same line as the CLI wherever both exist."""
+    from tlc_hf import (
+        BudgetTrainingArguments,
+        CompressionRecipe,
+        DistillationConfig,
+        benchmark_model,
+        build_report,
+        evaluate_model,
+        load_compressed,
+        load_corpus,
+        param_breakdown,
+    )
+    from tlc_hf.workflows.demo import run_demo
+
+    model = tiny_model("bert", "classification")
+    recipe = {"budget": "1m", "methods": [{"method": "magnitude", "sparsity": 0.5}]}
+    return [
+        (lambda: load_compressed(root / "broken"), ValueError, f"weights file {root}/broken/model.safetensors is not"),
+        (lambda: load_compressed(root / "garbage"), ValueError, f"weights file {root}/garbage/model.safetensors is"),
+        (
+            lambda: CompressionRecipe.from_yaml((root / "python.yaml").read_text()),
+            ValueError,
+            "recipe text is not valid YAML at line 1: could not determine a constructor",
+        ),
+        (lambda: CompressionRecipe.from_json('{"methods": [}'), ValueError, "recipe text is not valid JSON: line 1"),
+        (
+            lambda: benchmark_model(model, seq_len=5000),
+            ValueError,
+            "seq_len=5000 (--seq_len) is longer than the model's max_position_embeddings",
+        ),
+        (
+            lambda: evaluate_model(model, None, "classification", metrics=["nosuchmetric"]),
+            ValueError,
+            "metric 'nosuchmetric' is not a local metric script",
+        ),
+        (lambda: build_report(str(root / "missing" / "folder")), FileNotFoundError, "does not exist"),
+        (lambda: save_compressed(model, root / "a_file" / "sub"), NotADirectoryError, "which is a file"),
+        (lambda: run_demo(str(root / "a_file" / "sub"), quick=True, real_model=False), NotADirectoryError, "a file"),
+        (
+            lambda: CompressionRecipe.from_dict({**recipe, "training": {"per_device_train_batch_size": -4}}),
+            ValueError,
+            "training.per_device_train_batch_size=-4: give a positive batch size",
+        ),
+        (lambda: DistillationConfig(hidden_weight="x"), ValueError, "hidden_weight='x' must be a number >= 0"),
+        (lambda: param_breakdown(str(root / "notjson.json")), ValueError, "is not valid JSON"),
+        (
+            lambda: BudgetTrainingArguments(output_dir=str(root / "t"), per_device_train_batch_size=-4),
+            ValueError,
+            "per_device_train_batch_size=-4: give a positive batch size",
+        ),
+        (lambda: load_corpus("wmt16", "ro-en"), ConnectionError, "dataset 'wmt16' cannot be reached on the Hub"),
+    ]
+
+
+API_CASE_NAMES = [
+    "load_compressed-truncated",
+    "load_compressed-garbage",
+    "from_yaml-python-tag",
+    "from_json-syntax",
+    "benchmark_model-seq_len",
+    "evaluate_model-unknown-metric",
+    "build_report-missing-folder",
+    "save_compressed-under-a-file",
+    "run_demo-under-a-file",
+    "recipe-negative-batch",
+    "DistillationConfig-hidden_weight",
+    "param_breakdown-not-json",
+    "BudgetTrainingArguments-negative-batch",
+    "load_corpus-unreachable",
+]
+
+
+@pytest.mark.parametrize("index", range(len(API_CASE_NAMES)), ids=API_CASE_NAMES)
+def test_api_bad_input_is_one_clear_line(folders, index):
+    call, error, fragment = _api_cases(folders)[index]
+    with pytest.raises(error) as caught:
+        call()
+    message = str(caught.value)
+    assert fragment in message and "\n" not in message, message
+    assert type(caught.value).__module__ in ("builtins", "json.decoder"), type(caught.value)
+
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+EXAMPLE_FLAGS = ["--time_budget", "4s", "--report_to", "none", "--use_cpu", "true", "--disable_tqdm", "true"]
+EXAMPLE_FLAGS += ["--save_strategy", "no", "--per_device_train_batch_size", "8"]
+
+
+@pytest.mark.parametrize("script", ["glue_compress.py", "t5_translation_kd.py"])
+def test_example_with_an_unreachable_dataset_is_one_line(tmp_path, script):
+    """Offline, the example's Hub dataset cannot be reached: one line naming it, exit code 1."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    model = ["--config", "bert-tiny"] if script == "glue_compress.py" else []  # a model needing no download
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *model, "--output_dir", str(tmp_path / "out"), *EXAMPLE_FLAGS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    errors = [line for line in result.stderr.splitlines() if line.startswith(f"{script}: error: ")]
+    assert result.returncode == 1 and len(errors) == 1, result.stderr[-3000:]
+    assert "cannot be reached on the Hub" in errors[0] and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("script", ["glue_compress.py", "t5_translation_kd.py", "pretrain_mlm.py"])
+def test_example_tiny_runs_without_a_dataset(tmp_path, script):
+    """--tiny needs no --dataset and no download: the embedded reviews or generated pairs."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    cmd = [sys.executable, str(EXAMPLES / script), "--tiny", "--output_dir", str(tmp_path / "out"), *EXAMPLE_FLAGS]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=420, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert any(word in result.stdout for word in ("accuracy", "BLEU", "perplexity")), result.stdout[-2000:]
 
 
 def test_api_bad_inputs_are_clear(tmp_path):

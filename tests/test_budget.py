@@ -197,7 +197,7 @@ def test_deadline_keeps_time_for_the_final_evaluation_and_save(tmp_path, fake_ti
     records = [json.loads(line) for line in (tmp_path / "out" / "budget_log.jsonl").read_text().splitlines()]
     end = records[-1]
     assert end["event"] == "end" and end["ended_by"] == "deadline"
-    assert end["estimates"] == {"step_s": 1.0, "eval_s": 2.0, "save_s": 1.0}
+    assert end["estimates"] == {"step_s": 1.0, "eval_s": 2.0, "save_s": 1.0, "eval_batches": 1}
     # without the deadline the same run overruns by its last evaluation and save
     fake_time.now = 1000.0
     late = budget_trainer(
@@ -309,6 +309,174 @@ def test_evaluation_time_counts_unless_excluded(tmp_path, fake_time, count_evalu
     trainer.train()
     # counted: steps 1-2 (2 s) + eval (5 s) + steps 3-4 (9 s) + eval (14 s) + step 5 -> 15 s >= 10 s
     assert trainer.state.global_step == expected_steps
+
+
+# ---- slow evaluation under the deadline ---------------------------------------------------------------
+
+
+class SlowLoading(torch.utils.data.Dataset):
+    """Evaluation examples whose loading costs `per_item` seconds each (a slow dataset or a shared disk):
+    fake seconds when given the fake clock, a real sleep otherwise."""
+
+    def __init__(self, n, per_item, fake=None):
+        self.rows, self.per_item, self.fake = toy_data(n), per_item, fake
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        if self.fake is not None:
+            self.fake.now += self.per_item
+        else:
+            time.sleep(self.per_item)
+        return self.rows[i]
+
+
+def budget_records(tmp_path):
+    return [json.loads(line) for line in (tmp_path / "out" / "budget_log.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize(
+    "budget, eval_every, examples, per_item",
+    [
+        ("10s", "3s", 64, 0.08),  # an evaluation of ~5 s: half the budget
+        ("12s", "4s", 512, 0.1),  # an evaluation of ~51 s: four times the budget, from the first one on
+    ],
+)
+def test_slow_evaluation_is_known_before_it_runs_and_the_deadline_holds(
+    tmp_path, fake_time, budget, eval_every, examples, per_item
+):
+    slow = SlowLoading(examples, per_item, fake_time)
+    trainer = budget_trainer(
+        tmp_path,
+        [Tick(fake_time, per_step=0.5)],
+        time_budget=budget,
+        time_deadline=True,
+        eval_data=slow,
+        per_device_eval_batch_size=8,
+        eval_every=eval_every,
+        eval_strategy="steps",
+        eval_steps=10**6,
+    )
+    start = fake_time.now
+    trainer.train()
+    took, budget_s = fake_time.now - start, parse_duration(budget)
+    assert took <= budget_s * 1.03, took
+    records = budget_records(tmp_path)
+    cost = records[0]
+    batches = examples // 8
+    assert cost["event"] == "evaluation_cost" and cost["batches"] == batches
+    assert cost["eval_s"] == pytest.approx(8 * per_item * batches)  # known before the first evaluation
+    skips = [r for r in records if r.get("event") == "skip"]
+    assert skips and all(r["what"] == "evaluation" and "left" in r["reason"] for r in skips)
+    (subset,) = [r for r in records if r.get("event") == "final_evaluation_subset"]
+    assert 1 <= subset["batches"] < subset["of"] == batches
+    (final,) = [r for r in records if "metrics" in r]  # only the final evaluation ran, on the stated subset
+    assert "eval_loss" in final["metrics"] and "cut" not in final
+    assert records[-1]["event"] == "end" and records[-1]["ended_by"] == "deadline"
+
+
+class SlowerAt(TrainerCallback):
+    """From step `step` on, loading gets `factor` times slower (another job took the cores)."""
+
+    def __init__(self, slow, step, factor):
+        self.slow, self.step, self.factor = slow, step, factor
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            self.slow.per_item *= self.factor
+
+
+def test_an_evaluation_slower_than_estimated_is_cut_between_batches(tmp_path, fake_time):
+    """The probe says 0.8 s per evaluation; the first one runs 40x slower (32 s): it is cut when its next batch
+    would eat the time kept for the final ones, the log says so, and train() still ends within the budget."""
+    slow = SlowLoading(64, 0.0125, fake_time)
+    trainer = budget_trainer(
+        tmp_path,
+        [Tick(fake_time, per_step=0.5), SlowerAt(slow, 2, 40.0)],
+        time_budget="20s",
+        time_deadline=True,
+        eval_data=slow,
+        per_device_eval_batch_size=8,
+        eval_every="3s",
+        eval_strategy="steps",
+        eval_steps=10**6,
+    )
+    start = fake_time.now
+    trainer.train()
+    assert fake_time.now - start <= 20.0 * 1.03
+    evaluations = [r for r in budget_records(tmp_path) if "metrics" in r]
+    cut = [r for r in evaluations if "cut" in r]
+    assert cut and all(1 <= r["cut"]["batches"] < r["cut"]["of"] == 8 for r in cut)
+    assert cut[0]["estimates"]["eval_s"] >= 32.0  # learned from the cut one
+
+
+def test_a_save_that_does_not_fit_is_skipped_and_logged(tmp_path, fake_time):
+    trainer = budget_trainer(
+        tmp_path,
+        [Tick(fake_time, per_step=1.0), SlowSave(fake_time, 3.0)],
+        time_budget="20s",
+        time_deadline=True,
+        save_strategy="steps",
+        save_steps=10**6,
+        save_every="2s",
+    )
+    start = fake_time.now
+    trainer.train()
+    assert fake_time.now - start <= 20.0
+    records = budget_records(tmp_path)
+    assert any(r.get("event") == "skip" and r["what"] == "save" for r in records)
+    assert records[-1]["estimates"]["save_s"] == 3.0
+
+
+def test_stock_trainer_skips_a_final_evaluation_it_cannot_cut(tmp_path, fake_time):
+    """Without BudgetTrainer there is no probe and no cut: once an evaluation is known to be too long for the
+    time left, the final one is skipped with a warning and a log line rather than run past the budget."""
+    callback = WallClockBudgetCallback("10s", eval_every="2s")
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        max_steps=100,
+        per_device_train_batch_size=4,
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=True,
+        eval_strategy="steps",
+        eval_steps=10**6,
+        save_strategy="no",
+    )
+    trainer = Trainer(
+        model=tiny_model("bert", "classification"),
+        args=args,
+        train_dataset=toy_data(),
+        eval_dataset=toy_data(8),
+        callbacks=[Tick(fake_time, per_step=0.5, per_eval=3.0), callback],
+    )
+    start = fake_time.now
+    trainer.train()
+    assert fake_time.now - start <= 10.0 * 1.03
+    records = budget_records(tmp_path)
+    assert any(r.get("event") == "skip" and r["what"] == "final evaluation" for r in records)
+
+
+def test_real_slow_evaluation_first_longer_than_the_budget(tmp_path):
+    """Real time: an evaluation whose loading sleeps (~6 s) against a 4 s budget; train() returns within it."""
+    trainer = budget_trainer(
+        tmp_path,
+        time_budget="4s",
+        time_deadline=True,
+        eval_data=SlowLoading(96, 0.06),
+        per_device_eval_batch_size=8,
+        eval_every="1s",
+        eval_strategy="steps",
+        eval_steps=10**6,
+    )
+    start = time.monotonic()
+    trainer.train()
+    took = time.monotonic() - start
+    assert took <= 4.0 * 1.03, took
+    records = budget_records(tmp_path)
+    assert records[0]["event"] == "evaluation_cost" and records[0]["eval_s"] > 4.0
+    assert any(r.get("event") == "final_evaluation_subset" for r in records)
 
 
 # ---- resume ---------------------------------------------------------------------------------------

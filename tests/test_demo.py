@@ -185,7 +185,7 @@ def test_claim2_verdicts_follow_the_paired_interval():
     assert "W fitted as int8 (0.90 MB) and scored 0.720 (0.680-0.760): +7.0 ± 4.0 points" in text
     assert "so it beat the smaller dense model" in text and "beat the smaller dense one? yes for W" in text
     text = " ".join(summarize(_report(_claim1(), change=0.02, half=0.04)))
-    assert "did not separate from the smaller dense model" in text and "not resolved at 427 test reviews" in text
+    assert "did not separate from the smaller dense model" in text and "not resolved on 427 test reviews" in text
     text = " ".join(summarize(_report(_claim1(), change=-0.08, half=0.04)))
     assert "no: W scored below it beyond the paired interval" in text
 

@@ -3,7 +3,34 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
+from collections.abc import Callable
+
+
+def run_script(main: Callable[[], object], prog: str | None = None) -> int:
+    """Run a script's `main()` behind the same error boundary as `tlc-hf`: a failure is one line on stderr
+    (from the main process only, in a multi-process run) and exit code 1; `TLC_HF_DEBUG=1` shows the traceback.
+
+    Example:
+        ```python
+        if __name__ == "__main__":
+            sys.exit(run_script(main))
+        ```
+    """
+    prog = prog or os.path.basename(sys.argv[0])
+    try:
+        main()
+        return 0
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:
+        if os.environ.get("TLC_HF_DEBUG"):
+            raise
+        if os.environ.get("RANK", "0") == "0":
+            print(f"{prog}: error: {explain(err)} (TLC_HF_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
 
 
 def explain(err: BaseException) -> str:

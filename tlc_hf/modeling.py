@@ -41,7 +41,13 @@ def resolve_config(name: str | os.PathLike | PretrainedConfig, **overrides) -> P
         config = _config_from_dict(data)
     elif os.path.isfile(name):
         with open(name) as f:
-            data = json.load(f)
+            try:
+                data = json.load(f)
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise ValueError(
+                    f"config file {name} is not valid JSON ({' '.join(str(err).split())}); give a transformers "
+                    "config.json, a shipped or tiny name, or a Hub id"
+                ) from err
         if "model_type" not in data:
             raise ValueError(f"config file {name} has no 'model_type'; it is not a transformers config")
         config = _config_from_dict(data)

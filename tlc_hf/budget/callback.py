@@ -15,6 +15,7 @@ from ..logs import add_log_fields
 from . import clock as clock_module
 from .clock import BudgetClock
 from .duration import format_duration, parse_duration
+from .evaluation import EvaluationWatch
 
 logger = logging.getLogger(__name__)
 
@@ -23,14 +24,17 @@ _RECENT_STEPS = 8  # the step estimate is the slowest of the last this-many step
 
 
 class DurationEstimates:
-    """How long a training step, an evaluation and a checkpoint save took in this run (seconds).
+    """How long a training step, an evaluation and a checkpoint save take in this run (seconds).
 
-    Deliberately pessimistic: the slowest recent step, the slowest evaluation and save seen so far.
+    Deliberately pessimistic: the slowest recent step, the slowest save seen so far, and an evaluation's cost
+    as its batches times the slowest per-batch cost seen (timed on a few batches at train begin, then on each
+    evaluation), so a subset evaluation still teaches what a whole one costs.
     """
 
     def __init__(self):
         self.steps: list[float] = []
-        self.eval_s: float | None = None
+        self.eval_batch_s: float | None = None
+        self.eval_batches: int | None = None  # batches in one whole evaluation (on this rank)
         self.save_s: float | None = None
 
     def observe(self, kind: str, seconds: float) -> None:
@@ -39,19 +43,29 @@ class DurationEstimates:
         else:
             setattr(self, f"{kind}_s", max(seconds, getattr(self, f"{kind}_s") or 0.0))
 
+    def observe_evaluation(self, seconds: float, batches: int, whole: bool) -> None:
+        """An evaluation of `batches` batches took `seconds`; `whole`: it ran every batch."""
+        batches = max(batches, 1)
+        self.eval_batch_s = max(seconds / batches, self.eval_batch_s or 0.0)
+        if whole:
+            self.eval_batches = max(batches, self.eval_batches or 0)
+
     @property
     def step_s(self) -> float:
         return max(self.steps) if self.steps else 0.0
 
-    def reserve(self, final_eval: bool, final_save: bool) -> float:
-        """Seconds one more step, then the final evaluation and save, would take."""
-        return self.step_s + (self.eval_s or 0.0) * final_eval + (self.save_s or 0.0) * final_save
+    @property
+    def eval_s(self) -> float | None:
+        """Seconds one whole evaluation is expected to take, or None before any was timed."""
+        if self.eval_batch_s is None:
+            return None
+        return self.eval_batch_s * (self.eval_batches or 1)
 
     def to_dict(self) -> dict:
+        rounded = {"step_s": self.step_s, "eval_s": self.eval_s, "save_s": self.save_s}
         return {
-            "step_s": round(self.step_s, 4),
-            "eval_s": None if self.eval_s is None else round(self.eval_s, 4),
-            "save_s": None if self.save_s is None else round(self.save_s, 4),
+            **{key: None if value is None else round(value, 4) for key, value in rounded.items()},
+            "eval_batches": self.eval_batches,
         }
 
 
@@ -82,6 +96,21 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
         deadline: `True` (default): keep running estimates of step, evaluation and save durations measured
             in this run, and stop early enough that the final step, evaluation and save end within the
             budget. `False`: stop at the first optimizer step after the budget is spent.
+        max_final_eval_share: in deadline mode, the final evaluation is given at most this share of the
+            budget (default 0.25); a longer one evaluates the first batches that fit (a stated subset).
+
+    Evaluations and saves under the deadline (with `count_evaluation=True`):
+        - `BudgetTrainer` times a few evaluation batches at train begin (inside the budget) and scales them by
+          the batches in one evaluation, so the first evaluation's cost is known before it runs; it is then
+          updated with the slowest per-batch cost of each evaluation.
+        - A timed or step-based evaluation or save that would not leave room for the final step, evaluation
+          and save is skipped; `budget_log.jsonl` gets `{"event": "skip", "what", "reason", ...}`.
+        - The final evaluation always fits: if a whole one cannot, it runs the first batches that fit
+          (`{"event": "final_evaluation_subset", "batches", "of"}` and a warning) or, when not even one
+          batch fits (or the trainer cannot cut an evaluation short), it is skipped with a warning and a log line.
+        - `BudgetTrainer` checks the clock between evaluation batches and ends an evaluation that would run
+          past its time (`"cut"` in its log record). A stock `Trainer` with this callback gets the skip rules
+          from durations measured in the run, but no probe and no cut.
 
     With `max_steps` (or epochs) set as well, training ends at whichever limit comes first, and schedules
     follow the progress of the binding limit (the larger of time and step progress); the log says which
@@ -104,7 +133,10 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
         handle_signals: bool = True,
         log_file: str | None = BUDGET_LOG_NAME,
         deadline: bool = True,
+        max_final_eval_share: float = 0.25,
     ):
+        if not 0.0 < max_final_eval_share <= 1.0:
+            raise ValueError(f"max_final_eval_share={max_final_eval_share!r} must lie in (0, 1]")
         self.budget_s = parse_duration(budget, "budget")
         self.intervals = {}
         for name, value in (("eval_every", eval_every), ("save_every", save_every), ("log_every", log_every)):
@@ -126,8 +158,19 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
             handle_signals=handle_signals,
             log_file=log_file,
             deadline=deadline,
+            max_final_eval_share=max_final_eval_share,
         )
         self.deadline = deadline
+        self.max_final_eval_share = max_final_eval_share
+        # set by BudgetTrainer: time a few evaluation batches -> (seconds per batch, batches) or None
+        self.eval_probe = None
+        self.bounds_evaluation = False  # BudgetTrainer wraps evaluation loaders in BoundedEvalLoader
+        self._agreed: dict = {}  # the estimates every rank agreed on at the last step
+        self._eval_plan: tuple[float, int | None] | None = None  # (end by elapsed s, at most batches)
+        self._watch: EvaluationWatch | None = None
+        self._prediction_steps = 0
+        self._device = None
+        self._done_at_stop: set[str] = set()
         self.estimates = DurationEstimates()
         self.max_steps: int | None = None  # a step limit next to the budget: whichever comes first
         self.steps_done = 0
@@ -230,21 +273,73 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
             control.should_training_stop = True
         if self.handle_signals:
             self._install_signal_handlers()
+        self._agreed, self._eval_plan, self._watch, self._prediction_steps = {}, None, None, 0
+        self._device = args.device
+        self._done_at_stop = set()
+        if self._evaluation_counts(args) and self.eval_probe is not None and not control.should_training_stop:
+            self._probe_evaluation(args, state)
         return control
+
+    def _evaluation_counts(self, args) -> bool:
+        """Evaluations run in this training and are charged to a deadline."""
+        evaluates = args.eval_strategy != "no" or "eval_every" in self.intervals
+        return self.deadline and self.count_evaluation and evaluates
+
+    def _probe_evaluation(self, args, state) -> None:
+        started = clock_module.monotonic()
+        measured = self.eval_probe()
+        if measured is None:
+            return
+        self.estimates.eval_batch_s, self.estimates.eval_batches = measured
+        eval_s = self.estimates.eval_s
+        self._append_log(
+            args,
+            state,
+            {
+                "event": "evaluation_cost",
+                **self.log_fields(),
+                "eval_s": round(eval_s, 4),
+                "batch_s": round(measured[0], 4),
+                "batches": measured[1],
+                "probe_s": round(clock_module.monotonic() - started, 4),
+            },
+        )
+        if eval_s > self.max_final_eval_share * self.budget_s:
+            logger.warning(
+                "One evaluation is expected to take %s (%d batches), more than %d%% of the %s budget: periodic "
+                "evaluations that do not fit are skipped and the final one covers only the batches that fit.",
+                format_duration(eval_s),
+                measured[1],
+                round(100 * self.max_final_eval_share),
+                format_duration(self.budget_s),
+            )
 
     def on_optimizer_step(self, args, state, control, **kwargs):
         # Before the LR scheduler steps: the next LR and this step's stop decision use the same p.
         self.steps_done = state.global_step + 1
         reserve = self._reserve(args) if self.deadline else 0.0
-        if self.clock.sync(args.device, flag=self._signal_received.is_set(), reserve=reserve):
+        estimates = self.estimates
+        local = (estimates.step_s, estimates.eval_batch_s, estimates.eval_batches, estimates.save_s)
+        flag = self._signal_received.is_set()
+        if self.clock.sync(args.device, flag=flag, reserve=reserve, costs=[-1.0 if v is None else v for v in local]):
             self.preempted = True
+        step_s, batch_s, batches, save_s = (None if v < 0 else v for v in self.clock.synced_costs)
+        eval_s = None if batch_s is None else batch_s * (batches or 1)
+        self._agreed = {"step_s": step_s or 0.0, "eval_s": eval_s, "batch_s": batch_s, "save_s": save_s or 0.0}
+
+    def _end_margin(self, step_s: float) -> float:
+        """Time kept for the end of train() itself (logging, callbacks, timer jitter): a step, at most 2%."""
+        return min(step_s, 0.02 * self.budget_s)
 
     def _reserve(self, args) -> float:
-        """Seconds to keep: one more step, the final evaluation and save, and a margin for the end of
-        train() itself (logging, callbacks, timer jitter): another step, at most 2% of the budget."""
-        final_eval = args.eval_strategy != "no" and self.count_evaluation
-        margin = min(self.estimates.step_s, 0.02 * self.budget_s)
-        return self.estimates.reserve(final_eval=final_eval, final_save=args.save_strategy != "no") + margin
+        """Seconds to keep: one more step, the final evaluation (at most `max_final_eval_share` of the
+        budget) and save, and the end margin."""
+        estimates = self.estimates
+        final_eval = 0.0
+        if args.eval_strategy != "no" and self.count_evaluation:
+            final_eval = min(estimates.eval_s or 0.0, self.max_final_eval_share * self.budget_s)
+        final_save = (estimates.save_s or 0.0) if args.save_strategy != "no" else 0.0
+        return estimates.step_s + final_eval + final_save + self._end_margin(estimates.step_s)
 
     def _observe_step(self) -> None:
         now = clock_module.monotonic()
@@ -253,18 +348,26 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
         self._last_step_end = self._mark = now
         self._paused_in_step = 0.0
 
-    def _observe_after_step(self, kind: str) -> None:
-        """An evaluation or a save that ran after a step: its duration, from the step's end (or the previous
-        one of the two) to now."""
+    def _observe_after_step(self) -> float | None:
+        """Seconds of the evaluation or save that ran after a step, from the step's end (or the previous one
+        of the two) to now; None outside training."""
         if self._mark is None or not self._training:
-            return
+            return None
         now = clock_module.monotonic()
-        self.estimates.observe(kind, now - self._mark)
-        self._paused_in_step += now - self._mark
+        seconds = now - self._mark
+        self._paused_in_step += seconds
         self._mark = now
+        return seconds
 
     def on_save(self, args, state, control, **kwargs):
-        self._observe_after_step("save")
+        seconds = self._observe_after_step()
+        if seconds is not None:
+            self.estimates.observe("save", seconds)
+        if self._training and control.should_training_stop:
+            self._done_at_stop.add("save")
+
+    def on_predict(self, args, state, control, metrics=None, **kwargs):
+        self._prediction_steps = 0  # predict() is not an evaluation
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         self._observe_step()
@@ -302,13 +405,93 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
                 control.should_save = True
             if args.eval_strategy != "no":
                 control.should_evaluate = True
+        if self.deadline and self._training and self._agreed:
+            self._admit(args, state, control)
         return control
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if control.should_training_stop and self.ended_by is not None:
+            # the stop's final evaluation and save already ran at its step: not a second time
+            control.should_evaluate = control.should_evaluate and "evaluation" not in self._done_at_stop
+            control.should_save = control.should_save and "save" not in self._done_at_stop
+        if self.deadline and self._training and self._agreed:
+            self._admit(args, state, control)
+        return control
+
+    # ---- what may still run before the deadline -----------------------------------------------------
+    def _admit(self, args, state, control) -> None:
+        """Skip an evaluation or save that would not leave room for the final ones; bound the final
+        evaluation to what fits. Decisions use the estimates all ranks agreed on, so every rank agrees."""
+        agreed, elapsed = self._agreed, self.elapsed_s
+        eval_s = (agreed["eval_s"] or 0.0) if self.count_evaluation else 0.0
+        self._eval_plan = None
+        if control.should_training_stop:
+            if control.should_evaluate and self.count_evaluation:
+                save_s = agreed["save_s"] if control.should_save else 0.0
+                self._plan_final_evaluation(
+                    args, state, control, self.budget_s - save_s - self._end_margin(agreed["step_s"])
+                )
+            return
+        after = self.clock.synced_reserve  # the next step, the final evaluation and save, the end margin
+        end_by = self.budget_s - after
+        if control.should_evaluate and elapsed + eval_s > end_by:
+            control.should_evaluate = False
+            self._log_skip(args, state, "evaluation", eval_s, end_by - elapsed)
+            if args.load_best_model_at_end:
+                control.should_save = False  # its checkpoint would have no evaluation to rank it
+        elif control.should_evaluate:
+            self._eval_plan = (end_by, None)
+        if control.should_save:
+            needed = agreed["save_s"] + (eval_s if control.should_evaluate else 0.0)
+            if elapsed + needed > end_by:
+                control.should_save = False
+                self._log_skip(args, state, "save", agreed["save_s"], end_by - elapsed - needed + agreed["save_s"])
+
+    def _plan_final_evaluation(self, args, state, control, end_by: float) -> None:
+        room = end_by - self.elapsed_s
+        eval_s, batch_s = self._agreed["eval_s"], self._agreed["batch_s"]
+        if eval_s is None or eval_s <= room:
+            self._eval_plan = (end_by, None)
+            return
+        # a loader may read one batch ahead: plan one batch fewer than fit
+        batches = int(room // batch_s) - 1 if batch_s else 0
+        total = self.estimates.eval_batches
+        reason = f"a whole evaluation takes ~{eval_s:.2f}s; {max(room, 0.0):.2f}s are left for it"
+        if self.bounds_evaluation and total and batches >= 1:
+            self._eval_plan = (end_by, batches)
+            record = {"event": "final_evaluation_subset", "step": state.global_step, **self.log_fields()}
+            self._append_log(args, state, {**record, "batches": batches, "of": total, "reason": reason})
+            logger.warning("The final evaluation runs on %d of its %d batches: %s.", batches, total, reason)
+        else:
+            control.should_evaluate = False
+            self._log_skip(args, state, "final evaluation", eval_s, room)
+
+    def _log_skip(self, args, state, what: str, needed_s: float, left_s: float) -> None:
+        reason = f"needs ~{needed_s:.2f}s, {max(left_s, 0.0):.2f}s left before the time kept for the final ones"
+        if what == "final evaluation":
+            reason = f"needs ~{needed_s:.2f}s, {max(left_s, 0.0):.2f}s left and not even one batch fits"
+            logger.warning("The final evaluation is skipped to end within the budget: %s.", reason)
+        else:
+            logger.info("Skipping the %s at step %d to end within the budget: %s.", what, state.global_step, reason)
+        record = {"event": "skip", "what": what, "step": state.global_step, **self.log_fields(), "reason": reason}
+        self._append_log(args, state, {**record, "needed_s": round(needed_s, 4), "left_s": round(left_s, 4)})
+
+    # ---- BoundedEvalLoader's questions ------------------------------------------------------------
+    def begin_bounded_evaluation(self, total_batches: int | None) -> EvaluationWatch:
+        """A watch for the evaluation starting now: by when it must end, how many batches it may run."""
+        end_by, max_batches = None, None
+        if self._training and self.deadline and self.count_evaluation:
+            end_by, max_batches = self._eval_plan or (self.budget_s - self.clock.synced_reserve, None)
+        batch_s = self.estimates.eval_batch_s or 0.0
+        self._watch = EvaluationWatch(self.clock, end_by, max_batches, batch_s, device=self._device)
+        return self._watch
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs is not None and "elapsed_s" not in logs:
             add_log_fields(state, logs, self.log_fields())
 
     def on_prediction_step(self, args, state, control, **kwargs):
+        self._prediction_steps += 1
         if not self.count_evaluation and not self._evaluating and self.clock.running:
             self._evaluating = True
             self.clock.pause()
@@ -317,9 +500,20 @@ class WallClockBudgetCallback(TrainerCallback, ExportableState):
         if self._evaluating:
             self._evaluating = False
             self.clock.resume()
-        self._observe_after_step("eval")
+        seconds = self._observe_after_step()
+        watch, self._watch, self._eval_plan = self._watch, None, None
+        batches, self._prediction_steps = self._prediction_steps, 0
+        if seconds is not None and self.count_evaluation:
+            whole = watch is None or not (watch.cut or watch.limited)
+            self.estimates.observe_evaluation(seconds, batches, whole=whole)
         if self._training:
+            if control.should_training_stop:
+                self._done_at_stop.add("evaluation")
             record = {"step": state.global_step, **self.log_fields(), "metrics": metrics or {}}
+            if watch is not None and watch.cut:
+                total = self.estimates.eval_batches
+                record["cut"] = {"batches": batches, "of": total, "reason": "its time before the deadline was up"}
+                logger.warning("Evaluation cut after %d of %s batches to end within the budget.", batches, total)
             self._append_log(args, state, {**record, "estimates": self.estimates.to_dict()})
 
     def on_train_end(self, args, state, control, **kwargs):

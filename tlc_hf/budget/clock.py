@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import torch
 
@@ -28,6 +29,7 @@ class BudgetClock:
         self._started_at: float | None = None
         self.synced_elapsed = 0.0  # the value every rank agreed on at the last sync()
         self.synced_reserve = 0.0  # seconds to keep for what must still run (the largest rank's estimate)
+        self.synced_costs: tuple[float, ...] = ()  # duration estimates, the largest rank's each
 
     @property
     def running(self) -> bool:
@@ -69,11 +71,17 @@ class BudgetClock:
         """Elapsed time plus the agreed reserve reaches the budget: stop now to end within it."""
         return self.synced_elapsed + self.synced_reserve > self.budget_s
 
-    def sync(self, device: torch.device | str | None = None, flag: bool = False, reserve: float = 0.0) -> bool:
-        """Agree on elapsed time (the main process's), on `flag` (true if any rank's is) and on `reserve`
-        (the largest rank's).
+    def sync(
+        self,
+        device: torch.device | str | None = None,
+        flag: bool = False,
+        reserve: float = 0.0,
+        costs: Sequence[float] = (),
+    ) -> bool:
+        """Agree on elapsed time (the main process's), on `flag` (true if any rank's is), on `reserve` and on
+        each of `costs` (the largest rank's; `synced_costs`).
 
-        Single-process runs pay one clock read. Distributed runs add one 3-float all-reduce. On CUDA the
+        Single-process runs pay one clock read. Distributed runs add one small all-reduce. On CUDA the
         main process synchronizes the device first, so queued kernels are charged to the budget.
         """
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
@@ -81,13 +89,16 @@ class BudgetClock:
             if device is not None and torch.device(device).type == "cuda":
                 torch.cuda.synchronize(device)
             self.synced_elapsed, self.synced_reserve = self.read(), float(reserve)
+            self.synced_costs = tuple(float(c) for c in costs)
             return flag
         device = torch.device(device) if device is not None else torch.device("cpu")
         is_main = torch.distributed.get_rank() == 0
         if is_main and device.type == "cuda":
             torch.cuda.synchronize(device)
         elapsed = self.read() if is_main else 0.0
-        agreed = torch.tensor([elapsed, float(flag), float(reserve)], dtype=torch.float64, device=device)
+        values = [elapsed, float(flag), float(reserve), *(float(c) for c in costs)]
+        agreed = torch.tensor(values, dtype=torch.float64, device=device)
         torch.distributed.all_reduce(agreed, op=torch.distributed.ReduceOp.MAX)
-        self.synced_elapsed, any_flag, self.synced_reserve = agreed.tolist()
+        self.synced_elapsed, any_flag, self.synced_reserve, *synced_costs = agreed.tolist()
+        self.synced_costs = tuple(synced_costs)
         return bool(any_flag)

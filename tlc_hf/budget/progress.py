@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from transformers.trainer_callback import ProgressCallback
-from transformers.utils import logging as hf_logging
+from transformers.trainer_utils import has_length
 
+from ..logs import is_terminal, progress_bar
 from .duration import format_duration
-
-tqdm = hf_logging.tqdm
 
 
 class BudgetProgressCallback(ProgressCallback):
@@ -19,11 +18,31 @@ class BudgetProgressCallback(ProgressCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            self.training_bar = tqdm(
+            self.training_bar = progress_bar(
                 total=round(self.budget.budget_s), unit="s", dynamic_ncols=True, desc="budget", initial=0
             )
         self.current_step = state.global_step
         self._shown = 0
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        """Log records as lines; in a file they are printed without redrawing the bar (tqdm.write would)."""
+        if self.training_bar is None or is_terminal():
+            return super().on_log(args, state, control, logs=logs, **kwargs)
+        bar, self.training_bar = self.training_bar, _PlainLines
+        try:
+            return super().on_log(args, state, control, logs=logs, **kwargs)
+        finally:
+            self.training_bar = bar
+
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+        """The evaluation bar, under the same rule (not shown in a file when a training bar runs)."""
+        if state.is_world_process_zero and has_length(eval_dataloader):
+            if self.prediction_bar is None:
+                nested = self.training_bar is not None
+                self.prediction_bar = progress_bar(
+                    total=len(eval_dataloader), leave=not nested, dynamic_ncols=True, nested=nested
+                )
+            self.prediction_bar.update(1)
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero and self.training_bar is not None:
@@ -33,3 +52,11 @@ class BudgetProgressCallback(ProgressCallback):
             left = format_duration(self.budget.budget_s - self.budget.elapsed_s)
             self.training_bar.set_postfix_str(f"step {state.global_step}, {left} left", refresh=False)
         self.current_step = state.global_step
+
+
+class _PlainLines:
+    """Stands in for the bar's `write` in a file: a plain line, no bar redraw."""
+
+    @staticmethod
+    def write(text: str) -> None:
+        print(text, flush=True)

@@ -4,6 +4,7 @@ recipe (`--recipe`)."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +30,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", default=None, help="recipe with distillation: the fine-tuned teacher's folder")
     parser.add_argument(
         "--max_examples", type=int, default=None, help="recipe, with no data recorded in the model: a subset"
+    )
+    parser.add_argument(
+        "--max_drop",
+        type=float,
+        default=0.02,
+        help="one-shot: warn when accuracy falls more than this (default 0.02, 2 points) on the model's test split",
+    )
+    parser.add_argument(
+        "--no_measure", action="store_true", help="one-shot: skip measuring the result (accuracy, size, speed)"
     )
     from ..data.identity import add_data_arguments
 
@@ -75,10 +85,12 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     model = load_compressed(args.model_dir)
     from transformers import AutoTokenizer
 
-    from ..data.identity import data_from_arguments, resolve_data
+    from ..data.identity import data_from_arguments, data_identity, resolve_data
 
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
-    data, _ = resolve_data(model, data_from_arguments(args))  # loaded only by a method that needs data
+    requested = data_from_arguments(args)
+    known_data = requested is not None or data_identity(model.config) is not None
+    data, _ = resolve_data(model, requested)  # loaded only by a method that needs data
     context = {"tokenizer": tokenizer, "data": data}
     before = parameter_counts(model)
     for method, config in steps:
@@ -87,4 +99,17 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     save_compressed(model, args.output_dir, context["tokenizer"], storage=args.storage, overwrite=args.overwrite)
     print(json.dumps({"params_before": before.get("params_total"), **parameter_counts(model)}, indent=2))
     print(f"Wrote {args.output_dir}; load it with from_pretrained after `import tlc_hf`, or tlc_hf.load_compressed")
+    if args.no_measure:
+        return 0
+    if not known_data:
+        print("Not measured: the model records no training data (train it with tlc-hf train, or give --dataset)")
+        return 0
+    from ..hub.report import build_report, one_shot_summary
+
+    report = build_report(args.output_dir, args.model_dir, data=data, max_examples=args.max_examples or 512)
+    report.save(args.output_dir)
+    line, warning = one_shot_summary(report, args.max_drop, model_dir=args.model_dir)
+    print(line)
+    if warning:
+        print(f"WARNING: {warning}", file=sys.stderr)
     return 0

@@ -25,12 +25,11 @@ def run_evaluate(args: argparse.Namespace, rest: list[str]) -> int:
     from transformers import AutoTokenizer
 
     from ..compression.loading import load_compressed
-    from ..evaluation.evaluate_model import evaluate_model
+    from ..evaluation.evaluate_model import check_metrics, evaluate_model
 
     if args.max_examples < 1:
         raise ValueError(f"--max_examples {args.max_examples}: give a positive number of test examples")
-    if args.metric and not args.trust_metric_code:
-        raise ValueError(f"--metric {' '.join(args.metric)} runs metric scripts: add --trust_metric_code to allow it")
+    check_metrics(args.metric, args.trust_metric_code)
     model = load_compressed(args.model_dir)
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
     result = evaluate_model(
@@ -74,13 +73,11 @@ def run_bench(args: argparse.Namespace, rest: list[str]) -> int:
     import torch
 
     from ..compression.loading import load_compressed
-    from ..evaluation.bench import benchmark_model, compare_latency, cpu_description
+    from ..evaluation.bench import benchmark_model, check_seq_len, compare_latency, cpu_description
 
     device = check_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = load_compressed(args.model_dir, device=device)
-    limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
-    if limit is not None and not getattr(model.config, "is_encoder_decoder", False) and args.seq_len > limit:
-        raise ValueError(f"--seq_len {args.seq_len} is longer than the model's max_position_embeddings ({limit})")
+    check_seq_len(model, args.seq_len)  # before a baseline is loaded
     result = benchmark_model(
         model,
         batch_size=args.batch_size,

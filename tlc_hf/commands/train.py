@@ -33,9 +33,6 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     _check_durations(rest)
     command, training_args = parser.parse_args_into_dataclasses(rest)
     _check_output_dir(training_args, command)
-    for name in ("per_device_train_batch_size", "per_device_eval_batch_size"):
-        if getattr(training_args, name) < 1:
-            raise ValueError(f"--{name} {getattr(training_args, name)}: give a positive batch size")
     result = train(command, training_args)
     if result.get("preempted"):
         print(f"Stopped by a signal; resume with: tlc-hf train ... --resume_from_checkpoint {result['checkpoint']}")

@@ -108,8 +108,28 @@ def load_compressed(
     if is_onnx_export(config):
         return OnnxModel.from_pretrained(directory, config=config)
     model_class = _model_class(config)
-    model = model_class.from_pretrained(directory, use_safetensors=True, device_map=str(device or "cpu"))
+    try:
+        model = model_class.from_pretrained(directory, use_safetensors=True, device_map=str(device or "cpu"))
+    except Exception as err:
+        if is_safetensors_error(err):
+            raise ValueError(unreadable_weights_message(directory, err)) from err
+        raise
     return _with_adapter(model, directory).eval()
+
+
+def is_safetensors_error(err: BaseException) -> bool:
+    """A `safetensors` parse error (raised from inside the library, with no file name)."""
+    return type(err).__name__ == "SafetensorError" or "safetensors_rust" in type(err).__module__
+
+
+def unreadable_weights_message(directory: str | os.PathLike, err: BaseException) -> str:
+    """One line naming the weights file(s) of `directory` that safetensors could not read."""
+    names = sorted(f for f in os.listdir(directory) if f.endswith(".safetensors")) if os.path.isdir(directory) else []
+    files = ", ".join(os.path.join(str(directory), name) for name in names) or str(directory)
+    return (
+        f"weights file {files} is not readable safetensors ({' '.join(str(err).split())}); "
+        "it is truncated or not a safetensors file: re-save the model with save_pretrained"
+    )
 
 
 def _with_adapter(model, directory: str):

@@ -82,6 +82,12 @@ class CompressionRecipe:
         unknown = sorted(set(self.training) - allowed)
         if unknown:
             raise ValueError(f"training fields {unknown} are not TrainingArguments fields")
+        from ..training.arguments import check_positive_sizes
+
+        try:
+            check_positive_sizes(self.training)
+        except ValueError as err:
+            raise ValueError(f"training.{err}") from err
         self.check_composition()
 
     @property
@@ -169,11 +175,12 @@ class CompressionRecipe:
 
     @classmethod
     def from_json(cls, text: str) -> CompressionRecipe:
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(_parse(text, "JSON", "recipe text"))
 
     @classmethod
     def from_yaml(cls, text: str) -> CompressionRecipe:
-        return cls.from_dict(yaml.safe_load(text))
+        """A recipe from YAML text: safe loading only (a `!!python/...` tag is refused, naming the line)."""
+        return cls.from_dict(_parse(text, "YAML", "recipe text"))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CompressionRecipe:
@@ -186,18 +193,9 @@ class CompressionRecipe:
             raise FileNotFoundError(
                 f"recipe {str(path)!r} is not a file, nor a shipped recipe ({', '.join(sorted(shipped_recipes()))})"
             )
-        text = Path(path).read_text()
-        try:
-            data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(
-                f"recipe {str(path)!r} is not valid JSON: line {err.lineno} column {err.colno}: {err.msg}"
-            ) from err
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-            raise ValueError(f"recipe {str(path)!r} is not valid YAML{where}: {problem}") from err
+        data = _parse(
+            Path(path).read_text(), "JSON" if str(path).endswith(".json") else "YAML", f"recipe {str(path)!r}"
+        )
         try:
             return cls.from_dict(data)
         except (ValueError, TypeError) as err:
@@ -249,3 +247,18 @@ def _method(entry, where) -> CompressionConfig:
 def _label(config: CompressionConfig) -> str:
     backend = getattr(config, "backend", None)
     return f"{config.method} ({backend})" if backend else config.method
+
+
+def _parse(text: str, kind: str, source: str):
+    """JSON or safe YAML text as Python data; a syntax error (or a Python tag) names `source` and the line."""
+    try:
+        return json.loads(text) if kind == "JSON" else yaml.safe_load(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{source} is not valid JSON: line {err.lineno} column {err.colno}: {err.msg}") from err
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if "tag:yaml.org,2002:python" in str(problem):
+            problem += " (Python tags are never loaded: plain YAML only)"
+        raise ValueError(f"{source} is not valid YAML{where}: {problem}") from err

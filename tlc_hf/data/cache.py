@@ -60,6 +60,20 @@ def remove_stale_temporaries(final_path: str | os.PathLike) -> list[str]:
     return removed
 
 
+def check_output_folder(path: str | os.PathLike) -> None:
+    """Refuse an output folder that is a file, or lies under one, naming the file."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{path} is a file; give a folder to write into")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(
+                    f"output folder {str(path)!r} lies under {str(parent)!r}, which is a file; give a folder path"
+                )
+            return
+
+
 @contextlib.contextmanager
 def atomic_directory(final_path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside `final_path`; rename it into place only if the block succeeds.
@@ -69,8 +83,7 @@ def atomic_directory(final_path: str | os.PathLike, overwrite: bool = False) -> 
     if not str(final_path).strip():
         raise ValueError("the output folder is empty (''); give the folder to write into")
     final_path = Path(final_path)
-    if final_path.exists() and not final_path.is_dir():
-        raise NotADirectoryError(f"{final_path} is a file; give a folder to write into")
+    check_output_folder(final_path)
     if final_path.exists() and not overwrite and any(final_path.iterdir()):
         raise FileExistsError(f"{final_path} exists and is not empty; pass overwrite=True to replace it")
     final_path.parent.mkdir(parents=True, exist_ok=True)

@@ -135,6 +135,11 @@ def _load_external(name: str, config: str | None) -> dict[str, Dataset]:
             if "corresponds to no data" in str(err):
                 raise ValueError(f"dataset {name!r} has no rows (an empty file?)") from err
             raise
+        except ConnectionError as err:  # offline, or the Hub is down: not a bug to show as a traceback
+            raise ConnectionError(
+                f"dataset {name!r} cannot be reached on the Hub ({' '.join(str(err).split())}); give a local "
+                "folder or data file (CSV, JSON, Parquet, or a save_to_disk folder), or go online"
+            ) from err
     if isinstance(loaded, Dataset):
         loaded = DatasetDict(train=loaded)
     splits = {}

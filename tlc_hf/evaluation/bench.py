@@ -86,6 +86,19 @@ def _check_positive_ints(**values) -> None:
             raise ValueError(f"{name}={value!r} must be a positive int")
 
 
+def check_seq_len(model, seq_len: int) -> None:
+    """`seq_len` fits the model's position embeddings (encoder-decoders have none to overrun)."""
+    config = getattr(model, "config", None)
+    if config is None or getattr(config, "is_encoder_decoder", False):
+        return
+    limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    if limit is not None and seq_len > limit:
+        raise ValueError(
+            f"seq_len={seq_len} (--seq_len) is longer than the model's max_position_embeddings ({limit}); "
+            f"give at most {limit}"
+        )
+
+
 def benchmark_model(
     model: PreTrainedModel,
     *,
@@ -102,6 +115,7 @@ def benchmark_model(
     size on disk of `model_dir` if given. On CUDA the device is synchronized around each call. A
     seq2seq model is timed on an encoder pass plus a decoder pass of seq_len / 4 tokens."""
     _check_positive_ints(batch_size=batch_size, seq_len=seq_len, runs=runs, rounds=rounds)
+    check_seq_len(model, seq_len)
     model.eval()
     inputs = _inputs(model, batch_size, seq_len, seed)
     device = _device_of(model)

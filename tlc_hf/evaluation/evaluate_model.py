@@ -4,11 +4,13 @@ plus any `evaluate` metric a user names (a Hub name, or a local metric script pa
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import torch
 from transformers import EvalPrediction, PreTrainedModel
 
+from ..logs import progress_bar
 from .metrics import accuracy_metrics, masked_token_loss_sums, perplexity
 
 logger = logging.getLogger(__name__)
@@ -63,17 +65,11 @@ def evaluate_model(
     when loaded, so it needs `trust_metric_code=True`.
     """
     from datasets import DatasetDict
-    from transformers.utils import logging as hf_logging
 
     from ..data.identity import resolve_data
     from ..data.task_data import build_task_data
 
-    if metrics and not trust_metric_code:
-        raise ValueError(
-            f"metrics {list(metrics)} are `evaluate` metric scripts, and loading one runs its code: pass "
-            "trust_metric_code=True (--trust_metric_code) if you trust them"
-        )
-
+    check_metrics(metrics, trust_metric_code)
     task = task or infer_task(model)
     if task not in TASKS:
         raise ValueError(f"task={task!r} is not known; choose one of {TASKS}")
@@ -107,7 +103,7 @@ def evaluate_model(
         seed=seed,
     )
     loader = torch.utils.data.DataLoader(examples, batch_size=batch_size, collate_fn=collate)
-    bar = hf_logging.tqdm(loader, desc=f"evaluate {task}", disable=not show_progress, leave=False)
+    bar = progress_bar(loader, desc=f"evaluate {task}", disable=not show_progress, leave=False)
     sums, logits_all, labels_all, predictions, references = [], [], [], [], []
     with torch.inference_mode():
         for batch in bar:
@@ -149,6 +145,53 @@ def evaluate_model(
     for name in metrics:
         result.update(_evaluate_metric(name, predictions, references))
     return result
+
+
+def check_metrics(metrics, trust_metric_code: bool) -> None:
+    """Each metric is a local script or an `evaluate` metric that can be found, and running its code is allowed.
+
+    Offline (`HF_HUB_OFFLINE=1`) a Hub metric must be in the local cache; online, the Hub is asked whether
+    `evaluate-metric/<name>` exists.
+    """
+    for name in metrics or ():
+        if os.path.exists(name):
+            continue
+        if name.endswith(".py") or os.sep in name.strip("/") and name.startswith((".", "/", "~")):
+            raise FileNotFoundError(f"metric script {name!r} does not exist; give a script path or a metric name")
+        found = _hub_metric_exists(name)
+        if found is False:
+            raise ValueError(
+                f"metric {name!r} is not a local metric script nor an `evaluate` metric on the Hub "
+                f"(evaluate-metric/{name}); give a metric name such as 'accuracy', 'f1' or 'bleu', or a script path"
+            )
+        if found is None:
+            raise ValueError(
+                f"metric {name!r} is not a local metric script and the Hub cannot be reached (offline) to find it; "
+                "give a metric script path, or go online (a Hub metric runs downloaded code: add "
+                "--trust_metric_code to allow it, trust_metric_code=True in Python)"
+            )
+    if metrics and not trust_metric_code:
+        raise ValueError(
+            f"metrics {list(metrics)} are `evaluate` metric scripts, and loading one runs its code: add "
+            "--trust_metric_code to allow it (trust_metric_code=True in Python) if you trust them"
+        )
+
+
+def _hub_metric_exists(name: str) -> bool | None:
+    """True / False when known (the local cache, or the Hub asked); None when offline and not cached."""
+    from huggingface_hub import constants
+
+    cache = os.path.join(constants.HF_HOME, "modules", "evaluate_modules", "metrics")
+    if os.path.isdir(os.path.join(cache, f"evaluate-metric--{name}")):
+        return True
+    if constants.HF_HUB_OFFLINE:
+        return None
+    try:
+        from huggingface_hub import HfApi
+
+        return HfApi().repo_exists(f"evaluate-metric/{name}" if "/" not in name else name, repo_type="space")
+    except Exception:  # no network: not decidable here
+        return None
 
 
 def _evaluate_metric(name: str, predictions: list, references: list) -> dict:

@@ -188,9 +188,13 @@ def build_report(
     """
     from transformers import AutoConfig
 
+    from ..compression.loading import check_model_location
     from ..compression.record import compression_record
     from ..data.identity import resolve_data
 
+    for location in (model_dir, baseline_dir):
+        if location is not None:
+            check_model_location(location)
     identity = data
     note = "a corpus given by the caller" if data is None else f"the model's data, {data.describe()}"
     if corpus is None and measure_kwargs.get("evaluate", True):
@@ -244,6 +248,47 @@ def _interleaved_speedup(baseline_dir, model_dir, measure_kwargs) -> float:
         rounds=measure_kwargs.get("runs", 10),
     )
     return timed["compressed"]["speedup"]
+
+
+def one_shot_summary(
+    report: CompressionReport, max_drop: float = 0.02, model_dir: str = "MODEL"
+) -> tuple[str, str | None]:
+    """One line saying what compression cost (metric before -> after on the test split, size and speed ratios),
+    and a warning when accuracy fell more than `max_drop` (or perplexity rose more than 10%), naming the
+    shipped recipe that recovers it by fine-tuning.
+
+    Example:
+        ```python
+        line, warning = one_shot_summary(build_report("out/small", "out/model"))
+        ```
+    """
+    before = report.baseline.metrics if report.baseline else {}
+    after = report.compressed.metrics
+    parts, warning, fell = [], None, None
+    if "accuracy" in before and "accuracy" in after:
+        change = after["accuracy"] - before["accuracy"]
+        parts.append(f"accuracy {before['accuracy']:.3f} -> {after['accuracy']:.3f} ({100 * change:+.1f} points)")
+        fell = -change > max_drop and f"accuracy fell {100 * -change:.1f} points (more than --max_drop {max_drop})"
+    elif "perplexity" in before and "perplexity" in after:
+        change = after["perplexity"] / before["perplexity"] - 1
+        parts.append(f"perplexity {before['perplexity']:.2f} -> {after['perplexity']:.2f} ({100 * change:+.0f}%)")
+        fell = change > 0.1 and f"perplexity rose {100 * change:.0f}% (more than 10%)"
+    if report.size_ratio:
+        parts.append(f"{report.size_ratio:.2f}x smaller on disk")
+    if report.speedup:
+        word = "faster" if report.speedup >= 1 else "slower"
+        ratio = report.speedup if report.speedup >= 1 else 1 / report.speedup
+        parts.append(f"{ratio:.2f}x {word} (timed interleaved with the original)")
+    examples = report.benchmark.get("eval_examples")
+    where = f" on {examples} test examples of {report.dataset}" if examples else ""
+    line = f"Measured{where}: {', '.join(parts)}; kept in compression_report.json"
+    if fell:
+        warning = (
+            f"{fell}: one-shot compression has no recovery. A recipe fine-tunes after pruning and recovers it, "
+            f"e.g. the shipped cpu-compact (distilled from the original): tlc-hf compress {model_dir} --recipe "
+            f"cpu-compact --teacher {model_dir} --output_dir OUT"
+        )
+    return line, warning
 
 
 def check_targets_met(report: CompressionReport, targets: dict) -> list[dict]:

@@ -16,6 +16,7 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
 from ..budget.duration import format_duration, parse_duration
+from ..logs import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +67,8 @@ class _SweepProgress(TrainerCallback):
         self.bar, self.offset, self.budget = bar, offset, budget_callback
 
     def on_step_end(self, args, state, control, **kwargs):
-        self.bar.n = round(self.offset + min(self.budget.elapsed_s, self.budget.budget_s))
-        self.bar.refresh()
+        shown = round(self.offset + min(self.budget.elapsed_s, self.budget.budget_s))
+        self.bar.update(shown - self.bar.n)  # update() redraws by the bar's rule; refresh() would force it
 
 
 def run_sweep(
@@ -142,12 +143,12 @@ def run_sweep(
     results = []
     hf_verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # one sweep bar instead of a Trainer log per run
-    bar = hf_logging.tqdm(
+    bar = progress_bar(
         total=round(budget_s * len(runs)), unit="s", desc="sweep", disable=not show_progress, dynamic_ncols=True
     )
     try:
         for index, run in enumerate(runs):
-            bar.set_postfix_str(f"run {index + 1}/{len(runs)}: {run.label}")
+            bar.set_postfix_str(f"run {index + 1}/{len(runs)}: {run.label}", refresh=False)
             config = configs[(run.num_layers, run.hidden_size)]
             progress = (bar, index * budget_s)
             data = (tokenizer, blocks["train"], eval_data)

@@ -16,6 +16,19 @@ from ..budget.schedules import (
     time_lr_lambda,
 )
 
+POSITIVE_SIZES = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps")
+
+
+def check_positive_sizes(values: dict) -> None:
+    """Batch sizes and accumulation steps among `values` (TrainingArguments fields) are integers >= 1."""
+    for name in POSITIVE_SIZES:
+        value = values.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            what = "number of steps" if name.startswith("gradient") else "batch size"
+            raise ValueError(
+                f"{name}={value!r}: give a positive {what} (an integer >= 1; --{name} on the command line)"
+            )
+
 
 @dataclass
 class BudgetArgumentsMixin:
@@ -57,6 +70,7 @@ class BudgetArgumentsMixin:
     log_every: str | None = field(default=None, metadata={"help": 'Also log every this much time, e.g. "1m".'})
 
     def __post_init__(self):
+        check_positive_sizes(vars(self))
         time_fields = {"eval_every": self.eval_every, "save_every": self.save_every, "log_every": self.log_every}
         if self.time_budget is None:
             given = [name for name, value in time_fields.items() if value is not None]

@@ -16,6 +16,7 @@ from transformers.trainer_utils import TrainOutput
 from ..budget import clock as clock_module
 from ..budget.callback import WallClockBudgetCallback
 from ..budget.duration import format_duration
+from ..budget.evaluation import BoundedEvalLoader, time_evaluation_batches
 from ..budget.progress import BudgetProgressCallback
 from ..budget.schedules import time_lr_lambda
 from .checkpoints import find_resumable_checkpoint, read_trainer_state
@@ -54,6 +55,8 @@ class BudgetTrainerMixin:
         if "eval_every" in callback.intervals and self.eval_dataset is None:
             raise ValueError("eval_every needs an eval_dataset; pass eval_dataset=... to the trainer")
         self._link_compression_callbacks(callback)
+        callback.eval_probe = self._time_evaluation
+        callback.bounds_evaluation = True
         if any(isinstance(cb, ProgressCallback) for cb in self.callback_handler.callbacks):
             self.remove_callback(ProgressCallback)
             self.add_callback(BudgetProgressCallback(callback))
@@ -66,6 +69,27 @@ class BudgetTrainerMixin:
         for cb in self.callback_handler.callbacks:
             if isinstance(cb, CompressionCallback) and cb.budget is None:
                 cb.budget = budget_callback
+
+    def _time_evaluation(self) -> tuple[float, int] | None:
+        """Seconds per evaluation batch, timed on a few batches, and the batches in one evaluation."""
+        if self.eval_dataset is None:
+            return None
+        names = list(self.eval_dataset) if isinstance(self.eval_dataset, dict) else [None]
+        loaders = [super(BudgetTrainerMixin, self).get_eval_dataloader(name) for name in names]
+        model, loss_only = self.model, self.compute_metrics is None
+        was_training = model.training
+        model.eval()
+        try:
+            return time_evaluation_batches(loaders, lambda inputs: self.prediction_step(model, inputs, loss_only))
+        finally:
+            model.train(was_training)
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        """During training under a budget: the loader ends an evaluation between batches when time is up."""
+        loader = super().get_eval_dataloader(eval_dataset)
+        if self.budget_callback is not None and self.is_in_train:
+            return BoundedEvalLoader(loader, self.budget_callback)
+        return loader
 
     def add_callback(self, callback):
         super().add_callback(callback)

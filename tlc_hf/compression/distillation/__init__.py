@@ -33,8 +33,9 @@ class DistillationConfig(CompressionConfig):
         check_fraction("alpha", self.alpha, high_open=False)
         if not isinstance(self.temperature, (int, float)) or self.temperature <= 0:
             raise ValueError(f"temperature={self.temperature!r} must be > 0")
-        if self.hidden_weight < 0:
-            raise ValueError(f"hidden_weight={self.hidden_weight!r} must be >= 0")
+        weight = self.hidden_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+            raise ValueError(f"hidden_weight={weight!r} must be a number >= 0 (0 turns the hidden-state loss off)")
         check_choice("augment", self.augment, AUGMENTATIONS)
         check_fraction("augment_prob", self.augment_prob)
         if self.cache_teacher and self.augment != "none":

@@ -30,8 +30,8 @@ _QUICK = dict(
     base="2x64",
     depth_factors=(2,),
     width_factors=(2,),
-    pretrain="20s",
-    finetune="22s",
+    pretrain="18s",
+    finetune="28s",  # the smallest size once ended at 0.585 after 22 s: more steps for a margin over 0.6
     pretrain_source="rotten_tomatoes",
     vocab_size=2048,
     block_size=64,
@@ -39,7 +39,9 @@ _QUICK = dict(
     pretrain_batch=8,
     pretrain_lr=3e-3,
     finetune_batch=16,
-    finetune_lr_ratio=0.2,
+    # fine-tuning LR = the size's pretraining LR x this; at 0.2 the two smaller sizes stayed at chance in a
+    # run where other work halved the steps 28 s bought (0.499, 0.501; the 2x128 learned: 0.639)
+    finetune_lr_ratio=0.5,
     real_finetune="30s",
     real_lr=1e-4,
     real_batch=16,
@@ -64,8 +66,12 @@ PRESETS = {
         "width_factors": (2, 4),
         "pretrain": "2m",
         "finetune": "1m",
+        "finetune_lr_ratio": 0.2,  # a minute is enough steps at the lower rate (0.656-0.684 measured)
         "real_finetune": "4m",
         "real_recipe_budget": "8m",
+        # claim 2 on 4,000 held-out IMDB reviews (never trained on: the models see Rotten Tomatoes only), so
+        # the paired interval is about +-2 points instead of +-5.5 on the 427 Rotten Tomatoes test reviews
+        "claim2_held_out": 4000,
     },
     # on a GPU, where a larger model costs less than proportionally more per step (the paper's regime);
     # not measured here (no GPU was lent to this project's sessions)
@@ -127,6 +133,9 @@ def run_demo(
         from ...pretrained import minilm_dir
 
         minilm_dir()  # a missing package fails here with the install line, not after the small models
+    from ...data.cache import check_output_folder
+
+    check_output_folder(output_dir)
     os.makedirs(output_dir, exist_ok=True)
     from .quiet import quiet_run
 

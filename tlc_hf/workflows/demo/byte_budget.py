@@ -27,9 +27,12 @@ LADDER = (
 def compress_to_budget(finetuned: dict, preset: dict, output_dir: str) -> dict:
     """Walk the ladder for every fine-tuned size (base first) and compare the fits with the dense base."""
     from ...evaluation.bench import size_on_disk_mb
+    from .finetuning import held_out_reviews
 
     labels = list(finetuned)
     base = labels[0]
+    held_out = preset.get("claim2_held_out")
+    corpus = held_out_reviews(held_out, preset["seed"]) if held_out else None
     budget_mb = size_on_disk_mb(finetuned[base]["dir"])
     rows, chosen = [], {}
     for label in labels:
@@ -38,7 +41,10 @@ def compress_to_budget(finetuned: dict, preset: dict, output_dir: str) -> dict:
             if pruned is not None:
                 build_rung(finetuned[label], directory, pruned, preset)
             size = size_on_disk_mb(directory)
-            measured = finetuned[label] if pruned is None else evaluate_on_test(directory, preset)
+            if pruned is None and corpus is None:
+                measured = finetuned[label]  # the dense model, already evaluated on its test split
+            else:
+                measured = evaluate_on_test(directory, preset, corpus)
             row = {
                 "size": label,
                 "rung": rung,
@@ -79,6 +85,11 @@ def compress_to_budget(finetuned: dict, preset: dict, output_dir: str) -> dict:
             }
         )
     return {
+        "evaluated_on": (
+            f"{reference['examples']} held-out IMDB reviews"
+            if corpus is not None
+            else f"{reference['examples']} Rotten Tomatoes test reviews"
+        ),
         "budget_mb": round(budget_mb, 4),
         "base": base,
         "base_accuracy": reference["accuracy"],

@@ -71,8 +71,20 @@ def fine_tune(
         train(command, args)
 
 
-def evaluate_on_test(model_dir: str, preset: dict) -> dict:
-    """Accuracy on the whole test split with its 95% interval and the per-example predictions."""
+def held_out_reviews(count: int, seed: int):
+    """`count` embedded IMDB reviews as one `test` split: held out from every demo model, which fine-tunes on
+    Rotten Tomatoes only (the quick and default presets pretrain on Rotten Tomatoes too)."""
+    from datasets import DatasetDict, concatenate_datasets
+
+    from ...data import load_corpus
+
+    splits = load_corpus(source="imdb", seed=seed, max_examples=count)
+    return DatasetDict(test=concatenate_datasets([splits[name] for name in ("train", "validation", "test")]))
+
+
+def evaluate_on_test(model_dir: str, preset: dict, corpus=None) -> dict:
+    """Accuracy on the whole test split (of the model's data, or of `corpus`) with its 95% interval and the
+    per-example predictions."""
     from transformers import AutoTokenizer
 
     from ...compression.loading import load_compressed
@@ -82,6 +94,7 @@ def evaluate_on_test(model_dir: str, preset: dict) -> dict:
         load_compressed(model_dir),
         AutoTokenizer.from_pretrained(model_dir),
         "classification",
+        corpus,
         max_examples=None,
         max_length=preset["max_length"],
         show_progress=False,

@@ -71,6 +71,14 @@ def _finetuning(report: dict) -> list[str]:
     budget = report["preset"]["finetune"]
     text = ", ".join(f"{k} {v['accuracy']:.3f} ({_ci(v['ci'])}, lr {v['learning_rate']:.1e})" for k, v in rows.items())
     lines = [f"Fine-tuned {budget} each on Rotten Tomatoes, test accuracy (95% CI): {text}."]
+    learned = [(k, v["ci"][0]) for k, v in rows.items() if v["learned"]]
+    if learned:
+        low = min(learned, key=lambda item: item[1])
+        above = "above" if low[1] > 0.6 else "not above"
+        lines.append(
+            f"Margin over the 0.6 line (the lower end of each 95% interval): "
+            f"{', '.join(f'{k} {lo:.3f}' for k, lo in learned)}; the lowest, {low[0]}, is {above} 0.6."
+        )
     failed = [k for k, v in rows.items() if not v["learned"]]
     if failed:
         lines.append(
@@ -84,7 +92,8 @@ def _claim2(report: dict) -> list[str]:
     claim = report["claim2"]
     lines = [
         f"Claim 2 (compress larger at equal bytes): under {claim['budget_mb']:.2f} MB (the base's fp32 size) the dense "
-        f"base {claim['base']} scored {claim['base_accuracy']:.3f} ({_ci(claim['base_ci'])})."
+        f"base {claim['base']} scored {claim['base_accuracy']:.3f} ({_ci(claim['base_ci'])})"
+        + (f" on {claim['evaluated_on']}." if claim.get("evaluated_on") else ".")
     ]
     verdicts = []
     for c in claim["comparisons"]:
@@ -107,7 +116,8 @@ def _claim2(report: dict) -> list[str]:
         elif lost:
             answer = f"no: {', '.join(lost)} scored below it beyond the paired interval"
         else:
-            answer = f"not resolved at {claim['rows'][0]['examples']} test reviews (no difference beyond the paired interval)"
+            on = claim.get("evaluated_on", f"{claim['rows'][0]['examples']} test reviews")
+            answer = f"not resolved on {on} (no difference beyond the paired interval)"
         lines.append(f"Did the larger compressed model beat the smaller dense one? {answer}.")
     return lines
 
