@@ -12,7 +12,15 @@ from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from tlc_hf import load_compressed, prune_structured_, save_compressed
+from tlc_hf import (
+    load_compressed,
+    prune_depth_,
+    prune_magnitude_,
+    prune_structured_,
+    prune_vocabulary_,
+    quantize,
+    save_compressed,
+)
 from tlc_hf.testing import random_batch, tiny_model
 from tlc_hf.testing.hub import OTHER_TOKEN, TEST_USER
 
@@ -146,3 +154,135 @@ def test_push_only_from_the_main_process(hub, tmp_path, monkeypatch):
     monkeypatch.setenv("RANK", "1")
     assert hub.push(out, "org/tiny") is None
     assert hub.requests == []
+
+
+# ---- every compressed kind: push by API and by CLI, pull by every path, outputs as from the local folder -------
+def _structured_uneven(model, tokenizer, corpus):
+    prune_structured_(model, heads=0.5, ffn=0.5)
+    widths = {layer.intermediate.dense.out_features for layer in model.bert.encoder.layer}
+    assert len(widths) > 1, "one global ranking leaves layers uneven"
+    return model, tokenizer, "dense"
+
+
+def _magnitude(storage):
+    def build(model, tokenizer, corpus):
+        prune_magnitude_(model, 0.6)
+        return model, tokenizer, storage
+
+    return build
+
+
+def _depth(model, tokenizer, corpus):
+    prune_depth_(model, layers=0.5)
+    return model, tokenizer, "dense"
+
+
+def _vocabulary(model, tokenizer, corpus):
+    trimmed = prune_vocabulary_(model, tokenizer, corpus["train"]["text"][:200])
+    assert len(trimmed) < len(tokenizer)
+    return model, trimmed, "dense"
+
+
+def _quantized(backend, bits=8):
+    def build(model, tokenizer, corpus):
+        return quantize(model, backend=backend, bits=bits), tokenizer, "dense"
+
+    return build
+
+
+KINDS = {
+    "structured-uneven": _structured_uneven,
+    "sparse": _magnitude("sparse"),
+    "magnitude": _magnitude("dense"),
+    "depth": _depth,
+    "vocabulary": _vocabulary,
+    "torchao-int8": _quantized("torchao"),
+    "bnb-int8": _quantized("bitsandbytes"),
+    "onnx-int8": _quantized("onnxruntime"),
+}
+BENCH_FIELDS = ("size_on_disk_mb", "params_total", "params_nonzero", "sparsity", "bits")
+
+
+def _cli_json(capsys, argv):
+    from tlc_hf.cli import main
+
+    capsys.readouterr()
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    return json.loads(out[out.index("{") :])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_kind_round_trips_through_the_hub(kind, hub, tmp_path, wordpiece, small_corpus, capsys):
+    from transformers import pipeline
+
+    from tlc_hf.cli import main
+
+    model, tokenizer, storage = KINDS[kind](_tiny_classifier(wordpiece), wordpiece, small_corpus)
+    local = save_compressed(model, tmp_path / kind, tokenizer, storage=storage)
+    hub.push(local, f"org/{kind}")
+    assert main(["push", local, f"org/{kind}-cli"]) == 0
+    assert hub.files(f"org/{kind}") == hub.files(f"org/{kind}-cli")  # the same bytes either way
+    assert set(hub.files(f"org/{kind}")) - {".gitattributes"} == {p.name for p in (tmp_path / kind).iterdir()}
+
+    batch = random_batch("bert", vocab_size=len(tokenizer))
+    expected = _logits(load_compressed(local), batch)
+    for repo in (f"org/{kind}", f"org/{kind}-cli"):
+        assert torch.equal(_logits(load_compressed(repo), batch), expected)
+    if kind != "onnx-int8":  # ONNX exports load through load_compressed (from_pretrained: #28)
+        from_local = _logits(AutoModelForSequenceClassification.from_pretrained(local), batch)
+        pulled = AutoModelForSequenceClassification.from_pretrained(f"org/{kind}")
+        assert torch.equal(_logits(pulled, batch), from_local)
+        texts = ["a warm, funny film", "dull and far too long"]
+        assert pipeline("text-classification", model=f"org/{kind}")(texts) == pipeline(
+            "text-classification", model=local
+        )(texts)
+
+    evaluate = ["evaluate", "--max_examples", "16"]
+    assert _cli_json(capsys, [*evaluate, f"org/{kind}"]) == _cli_json(capsys, [*evaluate, local])
+    bench = ["bench", "--runs", "1", "--rounds", "1", "--seq_len", "16", "--batch_size", "2", "--device", "cpu"]
+    from_hub, from_folder = _cli_json(capsys, [*bench, f"org/{kind}"]), _cli_json(capsys, [*bench, local])
+    assert {k: from_hub[k] for k in BENCH_FIELDS} == {k: from_folder[k] for k in BENCH_FIELDS}
+    assert from_hub["size_on_disk_mb"] > 0
+
+
+# ---- a recipe's output, with its card and report ----------------------------------------------------------------
+MEASURED = ("size_mb", "params", "nonzero_params", "sparsity", "bits", "metrics")
+
+
+@pytest.fixture
+def recipe_output(tmp_path, wordpiece, small_corpus):
+    from tlc_hf import CompressionRecipe, run_recipe
+
+    base = save_compressed(_tiny_classifier(wordpiece), tmp_path / "base", wordpiece)
+    recipe = CompressionRecipe.from_dict(
+        {"name": "tiny", "methods": [{"method": "structured", "heads": 0.5, "ffn": 0.5}], "targets": {"smaller": 1.1}}
+    )
+    out = tmp_path / "recipe-out"
+    run_recipe(recipe, base, str(out), corpus=small_corpus, report_kwargs={"runs": 2, "max_examples": 32})
+    return base, out
+
+
+def test_recipe_output_with_card_and_report_round_trips(hub, recipe_output, tmp_path, capsys):
+    from tlc_hf.cli import main
+    from tlc_hf.hub import CompressionReport
+
+    base, out = recipe_output
+    assert 'from_pretrained("recipe-out")' in (out / "README.md").read_text()  # before the push: the folder's name
+    assert main(["push", str(out), "org/tiny-recipe"]) == 0
+    files = hub.files("org/tiny-recipe")
+    assert {"README.md", "compression_report.json", "accuracy_vs_size.png", "model.safetensors"} <= set(files)
+    assert 'from_pretrained("org/tiny-recipe")' in files["README.md"].decode()
+    assert json.loads(files["compression_report.json"]) == json.loads((out / "compression_report.json").read_text())
+
+    card = ["card", "--max_examples", "32", "--runs", "2", "--baseline", base]
+    assert main([*card, "org/tiny-recipe", "--output_dir", str(tmp_path / "from-hub")]) == 0
+    assert main([*card, str(out), "--output_dir", str(tmp_path / "from-folder"), "--repo_id", "org/tiny-recipe"]) == 0
+    from_hub = CompressionReport.load(tmp_path / "from-hub")
+    from_folder = CompressionReport.load(tmp_path / "from-folder")
+    for side in ("compressed", "baseline"):
+        hub_side, folder_side = getattr(from_hub, side), getattr(from_folder, side)
+        assert {k: getattr(hub_side, k) for k in MEASURED} == {k: getattr(folder_side, k) for k in MEASURED}
+    assert from_hub.methods == from_folder.methods and from_hub.size_ratio == from_folder.size_ratio
+    headers = [(tmp_path / d / "README.md").read_text().split("---")[1] for d in ("from-hub", "from-folder")]
+    assert headers[0] == headers[1]  # metadata and model-index alike
