@@ -286,3 +286,47 @@ def test_recipe_output_with_card_and_report_round_trips(hub, recipe_output, tmp_
     assert from_hub.methods == from_folder.methods and from_hub.size_ratio == from_folder.size_ratio
     headers = [(tmp_path / d / "README.md").read_text().split("---")[1] for d in ("from-hub", "from-folder")]
     assert headers[0] == headers[1]  # metadata and model-index alike
+
+
+# ---- the Trainer's own push_to_hub=True, while a pruning callback runs -------------------------------------------
+@pytest.mark.parametrize("strategy", ["end", "every_save"])
+def test_trainer_push_to_hub_with_a_pruning_callback(strategy, hub, tmp_path):
+    from tlc_hf import StructuredPruningCallback
+    from tlc_hf.testing import toy_dataset, train_tiny
+
+    pruning = StructuredPruningCallback(heads=0.5, ffn=0.5, start=0.0, end=0.5, steps=2)
+    trainer = train_tiny(
+        tiny_model("bert", "classification", num_attention_heads=4),
+        toy_dataset("bert"),
+        tmp_path / "run",
+        [pruning],
+        steps=8,
+        push_to_hub=True,
+        hub_model_id="org/trained",
+        hub_strategy=strategy,
+        save_strategy="steps",
+        save_steps=4,
+    )
+    trainer.save_model()  # pushes the final model (hub_strategy "end": the only push)
+    messages = [m for _, _, m in _commit_log(hub, "org/trained")]
+    if strategy == "end":
+        assert messages == ["Model save", "initial commit"]
+    else:  # each save pushed while training ran; the last one, then the final model
+        assert messages[0] == "Model save" and "Training in progress, step 4" in messages
+        step4 = next(oid for oid, _, m in _commit_log(hub, "org/trained") if m == "Training in progress, step 4")
+        at_step4 = load_compressed("org/trained", revision=step4)
+        checkpoint = load_compressed(str(tmp_path / "run" / "checkpoint-4"))
+        batch = random_batch("bert")
+        assert torch.equal(_logits(at_step4, batch), _logits(checkpoint, batch))
+    batch = random_batch("bert")
+    final = load_compressed(str(tmp_path / "run"))
+    pulled = AutoModelForSequenceClassification.from_pretrained("org/trained")
+    assert torch.equal(_logits(pulled, batch), _logits(final, batch))
+    assert pulled.config.tlc_compression["methods"][0]["method"] == "structured"
+    assert sum(p.numel() for p in pulled.parameters()) < sum(
+        p.numel() for p in tiny_model("bert", "classification", num_attention_heads=4).parameters()
+    )
+
+
+def _commit_log(hub, repo_id):
+    return [(c.commit_id, c.created_at, c.title) for c in HfApi().list_repo_commits(repo_id)]

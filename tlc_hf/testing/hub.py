@@ -157,8 +157,8 @@ def check_card_metadata(content: str) -> tuple[list[str], list[str]]:
             metrics = result.get("metrics")
             if not metrics or any(not isinstance(m.get("type"), str) or "value" not in m for m in metrics):
                 errors.append(f'"{at}.metrics" needs a list of {{type, value}}')
-        if not entry.get("results"):
-            errors.append(f'"{where}.results" must not be empty')
+        if not isinstance(entry.get("results"), list):
+            errors.append(f'"{where}.results" must be a list (may be empty)')
     return errors, []
 
 
