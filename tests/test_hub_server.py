@@ -330,3 +330,70 @@ def test_trainer_push_to_hub_with_a_pruning_callback(strategy, hub, tmp_path):
 
 def _commit_log(hub, repo_id):
     return [(c.commit_id, c.created_at, c.title) for c in HfApi().list_repo_commits(repo_id)]
+
+
+# ---- the card is a real Hub card ------------------------------------------------------------------------------
+def test_the_pushed_card_is_a_hub_card(hub, recipe_output):
+    from huggingface_hub import ModelCard, metadata_load
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+
+    from tlc_hf.hub import CompressionReport
+
+    _, out = recipe_output
+    hub.push(out, "org/tiny-recipe")
+    card = ModelCard.load("org/tiny-recipe")  # over HTTP, by Hub id
+    card.validate()  # the test Hub's validate-yaml
+    report = CompressionReport.load(out)
+    metrics = {k: round(v, 4) for k, v in report.compressed.metrics.items() if k in ("accuracy", "f1")}
+    assert {r.metric_type: r.metric_value for r in card.data.eval_results} == metrics
+    assert card.data.library_name == "transformers" and "tlc_hf" in card.data.tags
+    meta = metadata_load(hf_hub_download("org/tiny-recipe", "README.md"))
+    name, results = model_index_to_eval_results(meta["model-index"])
+    assert name == "org/tiny-recipe" and {r.metric_type for r in results} == set(metrics)
+    # the baseline was a local folder whose config names no Hub model: no base_model, and the card says why
+    assert "base_model" not in meta and report.base_model is None
+    assert "No base model named: the baseline was a local folder" in card.text
+
+
+def test_base_model_is_a_hub_id_never_a_path(tmp_path):
+    from test_hub import fixed_report
+
+    from tlc_hf.hub.card import render_model_card
+    from tlc_hf.hub.ids import base_model_of
+    from tlc_hf.testing.hub import check_card_metadata
+
+    folder = tmp_path / "fp32"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"_name_or_path": "nreimers/MiniLM-L6-H384-uncased"}))
+    assert base_model_of(folder) == ("nreimers/MiniLM-L6-H384-uncased", None)
+    (folder / "config.json").write_text(json.dumps({"_name_or_path": str(tmp_path / "elsewhere")}))
+    assert base_model_of(folder)[0] is None and "local folder" in base_model_of(folder)[1]
+    assert base_model_of("org/tiny-base") == ("org/tiny-base", None)
+    assert base_model_of(None) == (None, None)
+
+    old = fixed_report()
+    old.base_model = "/tmp/demo_default/real_model/fp32"  # as the demo's card had it
+    card = str(render_model_card(old, repo_id="org/tiny"))
+    assert "base_model" not in card.split("---")[1] and "is a local path, not a Hub id" in card
+    assert check_card_metadata(card) == ([], [])
+    as_before = card.replace("library_name:", "base_model: /tmp/demo_default/real_model/fp32\nlibrary_name:", 1)
+    errors, _ = check_card_metadata(as_before)
+    assert errors == ["\"base_model\" '/tmp/demo_default/real_model/fp32' is not a Hub model id"]
+
+
+def test_the_demo_cards_the_real_minilm_as_its_base(tmp_path, monkeypatch):
+    """The main job's card names the Hub id of the model it fine-tuned, not its temporary fp32 folder."""
+    import tlc_hf.evaluation.frontier as frontier
+    import tlc_hf.pretrained as pretrained
+    import tlc_hf.workflows.recipe as recipe
+    from tlc_hf.workflows.demo import real_model
+
+    calls = []
+    monkeypatch.setattr(pretrained, "minilm_dir", lambda: str(tmp_path / "minilm"))
+    monkeypatch.setattr(real_model, "fine_tune", lambda *args, **kwargs: None)
+    monkeypatch.setattr(recipe, "run_recipe", lambda *args, **kwargs: calls.append(kwargs))
+    row = {"name": "cpu-int8", "smaller": 4.0, "speedup": 2.0, "accuracy_change": 0.0}
+    monkeypatch.setattr(frontier, "measure_frontier", lambda variants, rounds: [row])
+    preset = dict(real_finetune="1s", real_lr=1e-4, real_batch=8, real_variants=[], real_recipe="cpu-int8")
+    real_model.compress_real_model({**preset, "latency_rounds": 1}, str(tmp_path), seed=0)
+    assert [c["report_kwargs"]["base_model"] for c in calls] == ["sentence-transformers/all-MiniLM-L6-v2"]
