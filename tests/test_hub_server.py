@@ -397,3 +397,115 @@ def test_the_demo_cards_the_real_minilm_as_its_base(tmp_path, monkeypatch):
     preset = dict(real_finetune="1s", real_lr=1e-4, real_batch=8, real_variants=[], real_recipe="cpu-int8")
     real_model.compress_real_model({**preset, "latency_rounds": 1}, str(tmp_path), seed=0)
     assert [c["report_kwargs"]["base_model"] for c in calls] == ["sentence-transformers/all-MiniLM-L6-v2"]
+
+
+# ---- revisions ----------------------------------------------------------------------------------------------------
+def test_a_second_push_is_a_new_commit_and_revision_pulls_the_old_one(hub, tmp_path, wordpiece, capsys):
+    v1 = _tiny_classifier(wordpiece)
+    prune_structured_(v1, heads=0.5, ffn=0.5)
+    hub.push(save_compressed(v1, tmp_path / "v1", wordpiece), "org/tiny")
+    first = hub.commits("org/tiny")[0]
+    v2 = _tiny_classifier(wordpiece, seed=1)
+    prune_magnitude_(v2, 0.6)
+    hub.push(save_compressed(v2, tmp_path / "v2", storage="sparse"), "org/tiny")  # no tokenizer this time
+    commits = hub.commits("org/tiny")
+    assert len(commits) == 3 and commits[1] == first
+    assert "tokenizer.json" in hub.files("org/tiny", first) and "tokenizer.json" not in hub.files("org/tiny")
+
+    batch = random_batch("bert", vocab_size=len(wordpiece))
+    assert torch.equal(_logits(load_compressed("org/tiny", revision=first), batch), _logits(v1, batch))
+    assert torch.equal(_logits(load_compressed("org/tiny"), batch), _logits(v2, batch))
+    old = AutoModelForSequenceClassification.from_pretrained("org/tiny", revision=first)
+    assert torch.equal(_logits(old, batch), _logits(v1, batch))
+    bench = ["bench", "--runs", "1", "--rounds", "1", "--seq_len", "16", "--batch_size", "2", "--device", "cpu"]
+    assert _cli_json(capsys, [*bench, "org/tiny", "--revision", first])["params_total"] == sum(
+        p.numel() for p in v1.parameters()
+    )
+    hub.push(tmp_path / "v2", "org/tiny")  # nothing changed: no new commit
+    assert hub.commits("org/tiny") == commits
+
+
+# ---- failures: one clear line, the repo as it was ------------------------------------------------------------------
+def _cli_error(capsys, argv) -> str:
+    from tlc_hf.cli import main
+
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("tlc-hf ") == 1 and "Traceback" not in err, err  # one error line (progress bars aside)
+    return err[err.index("tlc-hf ") :].splitlines()[0]
+
+
+@pytest.mark.parametrize("step, status", [("preupload", 400), ("lfs-upload", 413), ("commit", 500)])
+def test_a_push_that_fails_midway_leaves_the_repo_at_its_previous_commit(hub, tmp_path, step, status, capsys):
+    v1 = save_compressed(tiny_model("bert", "classification"), tmp_path / "v1")
+    hub.push(v1, "org/tiny")
+    before, files = hub.commits("org/tiny"), hub.files("org/tiny")
+    v2 = save_compressed(tiny_model("bert", "classification", seed=1), tmp_path / "v2")
+    hub.fail(step, status)
+    with pytest.raises(ConnectionError, match=rf"could not push .* HTTP {status}: injected failure of {step}"):
+        hub.push(v2, "org/tiny")
+    assert hub.commits("org/tiny") == before and hub.files("org/tiny") == files
+    hub.fail(step, status)
+    err = _cli_error(capsys, ["push", v2, "org/tiny"])
+    assert f"HTTP {status}" in err and "nothing was committed, the repo is as it was" in err
+    assert hub.commits("org/tiny") == before and hub.files("org/tiny") == files
+    hub.push(v2, "org/tiny")  # and the next push goes through, in one commit
+    assert len(hub.commits("org/tiny")) == len(before) + 1
+
+
+def test_a_transient_server_error_is_retried_by_the_client(hub, tmp_path):
+    hub.fail("lfs-upload", 503)
+    hub.push(save_compressed(tiny_model("bert", "classification"), tmp_path / "m"), "org/tiny")
+    assert len(hub.commits("org/tiny")) == 2
+    assert [s for m, p, s in hub.requests if m == "PUT"] == [503, 200]
+
+
+def test_push_errors_are_one_clear_line(hub, tmp_path, capsys, monkeypatch):
+    from tlc_hf.testing.hub import OTHER_USER, hub_client_environment
+
+    folder = save_compressed(tiny_model("bert", "classification"), tmp_path / "m")
+    hub.create_repo("someone-else/model", OTHER_USER)
+    theirs = hub.commits("someone-else/model")
+    for repo_id in ("someone-else/model", "stranger/new"):
+        with pytest.raises(PermissionError, match=rf"the token may not write to {repo_id} \(HTTP 403"):
+            hub.push(folder, repo_id)
+        assert "HTTP 403" in _cli_error(capsys, ["push", folder, repo_id])
+    assert hub.commits("someone-else/model") == theirs
+    with pytest.raises(RepositoryNotFoundError):
+        HfApi().model_info("stranger/new")
+
+    hub.requests.clear()
+    for bad in ("org/bad name", "a/b/c", "tiny", "org/-x", "org/x--y"):
+        with pytest.raises(ValueError, match=r"repo_id=.* (is not a Hub id|must look like 'user-or-org/name')"):
+            hub.push(folder, bad)
+        assert "repo_id=" in _cli_error(capsys, ["push", folder, bad])
+    monkeypatch.delenv("HF_TOKEN")
+    with pytest.raises(ValueError, match="no Hugging Face token: run `hf auth login`, set HF_TOKEN"):
+        hub.push(folder, "org/tiny")
+    assert "no Hugging Face token" in _cli_error(capsys, ["push", folder, "org/tiny"])
+    assert hub.requests == []  # nothing reached the Hub
+
+    down = f"http://127.0.0.1:{_closed_port()}"
+    with hub_client_environment(down, cache_dir=tmp_path / "cache-down"):
+        with pytest.raises(ConnectionError, match=f"cannot reach the Hub at {down}"):
+            hub.push(folder, "org/tiny")
+        assert f"cannot reach the Hub at {down}" in _cli_error(capsys, ["push", folder, "org/tiny"])
+        assert "cannot reach the Hub" in _cli_error(capsys, ["evaluate", "org/tiny"])
+        with pytest.raises(ConnectionError, match="could not load org/tiny: cannot reach .* not in the local cache"):
+            load_compressed("org/tiny")
+
+
+def test_pull_errors_are_one_clear_line(hub, tmp_path, capsys):
+    hub.push(save_compressed(tiny_model("bert", "classification"), tmp_path / "m"), "org/tiny")
+    assert "could not load org/missing: org/missing was not found" in _cli_error(capsys, ["bench", "org/missing"])
+    err = _cli_error(capsys, ["evaluate", "org/tiny", "--revision", "v9"])
+    assert "could not load org/tiny at revision v9: org/tiny has no such revision" in err
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -24,6 +24,18 @@ def hub_errors() -> tuple[type[BaseException], ...]:
     return (HfHubHTTPError, HFValidationError, OfflineModeIsEnabled, *transport_errors())
 
 
+def hub_cause(err: BaseException) -> BaseException | None:
+    """`err` or the first error of its `__cause__` chain that came from the Hub (the client wraps some, e.g. a
+    failed LFS upload in a RuntimeError naming the file)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, hub_errors()):
+            return err
+        seen.add(id(err))
+        err = err.__cause__
+    return None
+
+
 def endpoint() -> str:
     from huggingface_hub import constants
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from .errors import describe_hub_error, hub_errors
+from .errors import describe_hub_error, hub_cause, hub_errors
 from .ids import check_repo_id
 
 IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/**", ".*", "*.tmp*", "runs/**", "training_args.bin"]
@@ -119,9 +119,13 @@ def push_compressed_to_hub(
         operations = [CommitOperationAdd(path, os.path.join(model_dir, path)) for path in files]
         operations += [CommitOperationDelete(path) for path in stale]
         commit = api.create_commit(repo_id, operations, commit_message=message, token=token)
-    except hub_errors() as err:
-        kind, reason = describe_hub_error(err, repo_id)
-        raise kind(f"{failed}: {reason}; {untouched}") from err
+    except (*hub_errors(), RuntimeError) as err:
+        cause = hub_cause(err)
+        if cause is None:
+            raise
+        kind, reason = describe_hub_error(cause, repo_id)
+        while_doing = "" if cause is err else f"{str(err).strip().rstrip('.')}: "
+        raise kind(f"{failed}: {while_doing}{reason}; {untouched}") from err
     except ValueError as err:
         if "Invalid metadata in README.md" not in str(err):
             raise

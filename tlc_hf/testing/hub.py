@@ -3,7 +3,8 @@ it and pull from it over real HTTP on 127.0.0.1, with repos stored on disk (stan
 
 What it reproduces of the Hub (as the installed clients call it; Xet storage off, so uploads take the LFS path):
 
-- `POST /api/repos/create`: needs a token that may write to the namespace (403 otherwise, 409 if it exists);
+- `POST /api/repos/create`: needs a token that may write to the namespace (403 otherwise; 409 with the repo's
+  url if it exists);
   a new repo starts with one commit holding the Hub's default `.gitattributes`.
 - `POST /api/validate-yaml`: the card's front matter must parse; `base_model` must be Hub ids (never a path);
   `model-index` must have a name and results with task type, dataset type/name and metrics with type and value.
@@ -108,9 +109,9 @@ _STEPS = ("create", "validate-yaml", "preupload", "lfs-batch", "lfs-upload", "co
 
 
 class HubError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None, headers: dict | None = None):
+    def __init__(self, status: int, message: str, code: str | None = None, headers: dict | None = None, **body):
         super().__init__(message)
-        self.status, self.code, self.headers = status, code, headers or {}
+        self.status, self.code, self.headers, self.body = status, code, headers or {}, body
 
 
 def git_blob_oid(data: bytes) -> str:
@@ -278,7 +279,7 @@ class HubServer:
         with self._lock:
             path = os.path.join(self.root, "repos", namespace, f"{name}.json")
             if os.path.exists(path):
-                raise HubError(409, "You already created this model repo", headers={"X-Error-Message": "exists"})
+                raise HubError(409, "You already created this model repo", url=f"{self.url}/{repo_id}")
             os.makedirs(os.path.dirname(path), exist_ok=True)
             sha = self._store(GITATTRIBUTES)
             state = {"private": private, "owner": namespace, "created": _now(), "refs": {"main": None}, "commits": {}}
@@ -421,7 +422,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"X-Error-Message": str(err), **err.headers}
             if err.code:
                 headers["X-Error-Code"] = err.code
-            self._send(err.status, {"error": str(err)}, headers, head=method == "HEAD")
+            self._send(err.status, {"error": str(err), **err.body}, headers, head=method == "HEAD")
 
     def do_GET(self):
         self._dispatch("GET")
