@@ -509,3 +509,41 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# ---- the README: how to push, and the exact snippet the card shows, run against the test Hub ----------------------
+def test_readme_push_and_the_cards_snippet_run_against_the_hub(tmp_path, wordpiece, capsys, monkeypatch):
+    import re
+
+    from tlc_hf.cli import main
+    from tlc_hf.testing.hub import TEST_TOKEN, HubServer
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme[readme.index("### Push") : readme.index("### Testing against a local Hub")]
+    push_line = re.search(r"^tlc-hf push (\S+) (\S+)", section, re.M)
+    snippets = re.findall(r"```python\n(.*?)```", section, re.S)
+    card_snippet, pipeline_snippet = snippets[0], snippets[1]
+
+    model = _tiny_classifier(wordpiece)
+    prune_structured_(model, heads=0.5, ffn=0.5)
+    folder, repo_id = push_line.group(1), push_line.group(2)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    save_compressed(model, folder, wordpiece)
+    from test_hub import fixed_report
+
+    from tlc_hf.hub import render_model_card
+
+    fixed_report().save(folder)
+    render_model_card(fixed_report(), output_dir=folder)  # a card naming the folder; the push renames it
+    with HubServer(tmp_path / "hub", tokens={TEST_TOKEN: repo_id.split("/")[0]}) as hub, hub.environment():
+        assert main(["push", folder, repo_id]) == 0
+        card = hub.files(repo_id)["README.md"].decode()
+        assert card.split("```python\n")[1].split("```")[0] == card_snippet  # the README shows the card's snippet
+        namespace = {}
+        exec(compile(card_snippet, "README-snippet", "exec"), namespace)  # noqa: S102 - our own README
+        expected = _logits(model, namespace["inputs"]).softmax(-1)
+        assert torch.equal(namespace["model"](**namespace["inputs"]).logits.softmax(-1), expected)
+        exec(compile("import tlc_hf\n" + pipeline_snippet, "README-pipeline", "exec"), namespace)  # noqa: S102
+        assert namespace["classify"]("a warm, funny film")[0]["score"] == pytest.approx(float(expected.max()))
+    assert str(expected[0, 0].item())[:4] in capsys.readouterr().out  # the snippet printed the probabilities
