@@ -547,3 +547,46 @@ def test_readme_push_and_the_cards_snippet_run_against_the_hub(tmp_path, wordpie
         exec(compile("import tlc_hf\n" + pipeline_snippet, "README-pipeline", "exec"), namespace)  # noqa: S102
         assert namespace["classify"]("a warm, funny film")[0]["score"] == pytest.approx(float(expected.max()))
     assert str(expected[0, 0].item())[:4] in capsys.readouterr().out  # the snippet printed the probabilities
+
+
+# ---- the real MiniLM, compressed with a shipped recipe, pushed and pulled --------------------------------------
+@pytest.mark.slow
+def test_real_minilm_with_a_shipped_recipe_through_the_hub(hub, tmp_path, small_corpus, capsys):
+    from huggingface_hub import ModelCard
+    from transformers import pipeline
+
+    from tlc_hf import CompressionRecipe, run_recipe
+    from tlc_hf.cli import main
+    from tlc_hf.pretrained import MINILM_HUB_ID, minilm_dir
+
+    torch.manual_seed(0)
+    base = AutoModelForSequenceClassification.from_pretrained(minilm_dir(), num_labels=2)
+    tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
+    base_dir = save_compressed(base, tmp_path / "minilm", tokenizer)
+    out = tmp_path / "cpu-int8-vocab"
+    report_kwargs = {"runs": 3, "max_examples": 64, "base_model": MINILM_HUB_ID}
+    run_recipe(
+        CompressionRecipe.load("cpu-int8-vocab"), base_dir, str(out), corpus=small_corpus, report_kwargs=report_kwargs
+    )
+    assert main(["push", str(out), "org/minilm-int8"]) == 0
+    card = ModelCard.load("org/minilm-int8")
+    card.validate()
+    assert card.data.base_model == MINILM_HUB_ID and 'load_compressed("org/minilm-int8")' in card.text
+
+    local, pulled = load_compressed(str(out)), load_compressed("org/minilm-int8")
+    trimmed = AutoTokenizer.from_pretrained("org/minilm-int8")
+    batch = dict(trimmed(["a warm, funny film", "dull and far too long"], return_tensors="pt", padding=True))
+    assert torch.equal(_logits(pulled, batch), _logits(local, batch))
+    evaluate = ["evaluate", "--max_examples", "64"]
+    assert _cli_json(capsys, [*evaluate, "org/minilm-int8"]) == _cli_json(capsys, [*evaluate, str(out)])
+
+    int8 = save_compressed(quantize(base, backend="torchao", bits=8), tmp_path / "torchao", tokenizer)
+    hub.push(int8, "org/minilm-torchao")
+    batch = dict(tokenizer(["a warm, funny film", "dull and far too long"], return_tensors="pt", padding=True))
+    from_hub = AutoModelForSequenceClassification.from_pretrained("org/minilm-torchao")
+    from_folder = AutoModelForSequenceClassification.from_pretrained(int8)
+    assert torch.equal(_logits(from_hub, batch), _logits(from_folder, batch))
+    sentences = ["a warm, funny film", "dull and far too long"]
+    assert pipeline("text-classification", model="org/minilm-torchao")(sentences) == pipeline(
+        "text-classification", model=int8
+    )(sentences)
