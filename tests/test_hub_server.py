@@ -229,14 +229,13 @@ def test_each_kind_round_trips_through_the_hub(kind, hub, tmp_path, wordpiece, s
     expected = _logits(load_compressed(local), batch)
     for repo in (f"org/{kind}", f"org/{kind}-cli"):
         assert torch.equal(_logits(load_compressed(repo), batch), expected)
-    if kind != "onnx-int8":  # ONNX exports load through load_compressed (from_pretrained: #28)
-        from_local = _logits(AutoModelForSequenceClassification.from_pretrained(local), batch)
-        pulled = AutoModelForSequenceClassification.from_pretrained(f"org/{kind}")
-        assert torch.equal(_logits(pulled, batch), from_local)
-        texts = ["a warm, funny film", "dull and far too long"]
-        assert pipeline("text-classification", model=f"org/{kind}")(texts) == pipeline(
-            "text-classification", model=local
-        )(texts)
+    from_local = _logits(AutoModelForSequenceClassification.from_pretrained(local), batch)
+    pulled = AutoModelForSequenceClassification.from_pretrained(f"org/{kind}")
+    assert torch.equal(_logits(pulled, batch), from_local)
+    texts = ["a warm, funny film", "dull and far too long"]
+    assert pipeline("text-classification", model=f"org/{kind}")(texts) == pipeline("text-classification", model=local)(
+        texts
+    )
 
     evaluate = ["evaluate", "--max_examples", "16"]
     assert _cli_json(capsys, [*evaluate, f"org/{kind}"]) == _cli_json(capsys, [*evaluate, local])
@@ -571,7 +570,7 @@ def test_real_minilm_with_a_shipped_recipe_through_the_hub(hub, tmp_path, small_
     assert main(["push", str(out), "org/minilm-int8"]) == 0
     card = ModelCard.load("org/minilm-int8")
     card.validate()
-    assert card.data.base_model == MINILM_HUB_ID and 'load_compressed("org/minilm-int8")' in card.text
+    assert card.data.base_model == MINILM_HUB_ID and 'from_pretrained("org/minilm-int8")' in card.text
 
     local, pulled = load_compressed(str(out)), load_compressed("org/minilm-int8")
     trimmed = AutoTokenizer.from_pretrained("org/minilm-int8")

@@ -109,7 +109,9 @@ def run_bench(args: argparse.Namespace, rest: list[str]) -> int:
         result["baseline_latency_ms"] = timed["baseline"]["latency_ms"]
         result["speedup_vs_baseline"] = timed["model"]["speedup"]
     if args.real_examples and not getattr(model.config, "is_encoder_decoder", False):
-        result["real_inputs"] = _bench_real_inputs(args, model, baseline if args.baseline is not None else None)
+        result["real_inputs"] = _bench_real_inputs(
+            args, folder, model, baseline if args.baseline is not None else None
+        )
     print(json.dumps(result, indent=2))
     if result.get("speedup_vs_baseline", 1.0) < 1.0:
         print(
@@ -121,7 +123,7 @@ def run_bench(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
-def _bench_real_inputs(args, model, baseline) -> dict:
+def _bench_real_inputs(args, folder: str, model, baseline) -> dict:
     """`compare_real_inputs` on the test split of the model's recorded data (the baseline interleaved)."""
     from transformers import AutoTokenizer
 
@@ -129,9 +131,9 @@ def _bench_real_inputs(args, model, baseline) -> dict:
     from ..evaluation.bench import compare_real_inputs
 
     identity, note = resolve_data(model)
-    if not _has_tokenizer(args.model_dir):
+    if not _has_tokenizer(folder):
         return {"skipped": f"{args.model_dir} holds no tokenizer, so it cannot read real texts"}
-    models, tokenizers = {"model": model}, {"model": AutoTokenizer.from_pretrained(args.model_dir)}
+    models, tokenizers = {"model": model}, {"model": AutoTokenizer.from_pretrained(folder)}
     if baseline is not None and _has_tokenizer(args.baseline):
         models["baseline"], tokenizers["baseline"] = baseline, AutoTokenizer.from_pretrained(args.baseline)
     else:
