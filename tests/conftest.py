@@ -46,3 +46,13 @@ def bpe_tokenizer(small_corpus):
     from tlc_hf.data import train_tokenizer
 
     return train_tokenizer("bpe", 1000, small_corpus)
+
+
+@pytest.fixture
+def hub(tmp_path):
+    """A Hub-compatible server on 127.0.0.1 (tlc_hf.testing.hub), with huggingface_hub and transformers pointed
+    at it (online, token of the user "tlc-user", member of "org"); `hub.url`, `hub.push(folder, repo_id)`."""
+    from tlc_hf.testing.hub import HubServer
+
+    with HubServer(tmp_path / "hub") as server, server.environment():
+        yield server

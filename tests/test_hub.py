@@ -1,19 +1,18 @@
-"""Reports, model cards (golden files, model-index), push through a recorder, Hub-layout round trip, bench."""
+"""Reports, model cards (golden files, model-index), bench, evaluate (pushes and pulls: test_hub_server.py)."""
 
 import json
 import os
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
-from tlc_hf import load_compressed, prune_magnitude_, prune_structured_, save_compressed
+from tlc_hf import prune_magnitude_, prune_structured_, save_compressed
 from tlc_hf.evaluation import benchmark_model, evaluate_model
-from tlc_hf.hub import CompressionReport, ModelMeasurement, push_compressed_to_hub, render_model_card
-from tlc_hf.testing import random_batch, tiny_model
+from tlc_hf.hub import CompressionReport, ModelMeasurement, render_model_card
+from tlc_hf.testing import tiny_model
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -139,86 +138,6 @@ def test_report_leaves_out_what_was_not_measured(tmp_path):
     assert data == {"model_name": "m", "compressed": {"size_mb": 1.0}}
     report.save(tmp_path)
     assert CompressionReport.load(tmp_path) == report
-
-
-class RecorderApi:
-    """Stands in for HfApi: records what would be sent, or fails like an unreachable Hub."""
-
-    def __init__(self, fail=False, token="hf_test"):
-        self.calls, self.fail, self.token = [], fail, token
-
-    def create_repo(self, **kwargs):
-        if self.fail:
-            raise OSError("network is unreachable")
-        self.calls.append(("create_repo", kwargs))
-
-    def upload_folder(self, **kwargs):
-        folder = Path(kwargs["folder_path"])
-        files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-        self.calls.append(("upload_folder", {**kwargs, "files": files}))
-        return type("Commit", (), {"commit_url": "https://hub.test/org/tiny/commit/1"})()
-
-
-@pytest.fixture
-def compressed_dir(tmp_path):
-    model = tiny_model("bert", "classification", num_attention_heads=4)
-    prune_structured_(model, heads=0.5, ffn=0.5)
-    out = tmp_path / "tiny-pruned"
-    save_compressed(model, out)
-    fixed_report().save(out)
-    render_model_card(fixed_report(), repo_id="org/tiny", output_dir=out)
-    (out / "checkpoint-5").mkdir()  # training leftovers are not pushed
-    (out / "checkpoint-5" / "optimizer.pt").write_bytes(b"x")
-    return out, model
-
-
-def test_push_is_one_commit_with_everything(compressed_dir):
-    out, _ = compressed_dir
-    api = RecorderApi()
-    url = push_compressed_to_hub(out, "org/tiny", private=True, api=api)
-    assert url == "https://hub.test/org/tiny/commit/1"
-    assert [name for name, _ in api.calls] == ["create_repo", "upload_folder"]
-    create, upload = api.calls[0][1], api.calls[1][1]
-    assert create["repo_id"] == "org/tiny" and create["private"] is True and create["exist_ok"] is True
-    assert upload["repo_id"] == "org/tiny" and upload["token"] == "hf_test"
-    assert {
-        "config.json",
-        "model.safetensors",
-        "compression_report.json",
-        "README.md",
-        "accuracy_vs_size.png",
-    } <= set(upload["files"])
-    assert "checkpoint-*" in upload["ignore_patterns"]
-
-
-def test_push_only_from_the_main_process(compressed_dir, monkeypatch):
-    monkeypatch.setenv("RANK", "1")
-    api = RecorderApi()
-    assert push_compressed_to_hub(compressed_dir[0], "org/tiny", api=api) is None
-    assert api.calls == []
-
-
-def test_push_errors_are_clear(compressed_dir, monkeypatch):
-    out, _ = compressed_dir
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
-    with pytest.raises(ValueError, match="no Hugging Face token"):
-        push_compressed_to_hub(out, "org/tiny", api=RecorderApi(token=None))
-    failing = RecorderApi(fail=True)
-    with pytest.raises(ConnectionError, match="could not push .* Nothing was uploaded"):
-        push_compressed_to_hub(out, "org/tiny", api=failing)
-    assert failing.calls == []
-    with pytest.raises(ValueError, match="repo_id='tiny'"):
-        push_compressed_to_hub(out, "tiny", api=RecorderApi())
-
-
-def test_hub_layout_round_trip(compressed_dir, monkeypatch):
-    """A folder laid out as the Hub repo would be loads by Hub id with the same outputs."""
-    out, model = compressed_dir
-    monkeypatch.setattr("huggingface_hub.snapshot_download", lambda repo_id, revision=None, token=None: str(out))
-    loaded = load_compressed("org/tiny")
-    batch = random_batch("bert")
-    assert torch.allclose(loaded(**batch).logits, model(**batch).logits, atol=1e-5)
 
 
 def test_bench_figures_and_a_bigger_model_is_slower():

@@ -14,6 +14,7 @@ from .data.cache import atomic_directory, cache_root
 
 MINILM_PACKAGE = "all_minilm_l6_v2"
 MINILM_NAME = "all-MiniLM-L6-v2"
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"  # what a card names as its base model
 
 
 def minilm_dir() -> str:

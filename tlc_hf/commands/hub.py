@@ -9,8 +9,13 @@ import sys
 from ..data.identity import add_data_arguments, data_from_arguments
 
 
+def _add_model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model_dir", help="a folder written by save_compressed / save_pretrained, or a Hub id")
+    parser.add_argument("--revision", default=None, help="for a Hub id: the branch, tag or commit (default: main)")
+
+
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model_dir", help="a folder (or Hub id) written by save_compressed / save_pretrained")
+    _add_model_argument(parser)
     parser.add_argument("--task", choices=("mlm", "classification", "seq2seq"), default=None)
     add_data_arguments(parser)
     parser.add_argument("--split", default="test")
@@ -24,14 +29,15 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 def run_evaluate(args: argparse.Namespace, rest: list[str]) -> int:
     from transformers import AutoTokenizer
 
-    from ..compression.loading import load_compressed
+    from ..compression.loading import load_compressed, model_folder
     from ..evaluation.evaluate_model import check_metrics, evaluate_model
 
     if args.max_examples < 1:
         raise ValueError(f"--max_examples {args.max_examples}: give a positive number of test examples")
     check_metrics(args.metric, args.trust_metric_code)
-    model = load_compressed(args.model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
+    folder = model_folder(args.model_dir, revision=args.revision)
+    model = load_compressed(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
     result = evaluate_model(
         model,
         tokenizer,
@@ -47,7 +53,7 @@ def run_evaluate(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model_dir")
+    _add_model_argument(parser)
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--seq_len", type=int, default=128)
     parser.add_argument("--runs", type=int, default=20)
@@ -72,11 +78,12 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 def run_bench(args: argparse.Namespace, rest: list[str]) -> int:
     import torch
 
-    from ..compression.loading import load_compressed
+    from ..compression.loading import load_compressed, model_folder
     from ..evaluation.bench import benchmark_model, check_seq_len, compare_latency, cpu_description
 
     device = check_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model = load_compressed(args.model_dir, device=device)
+    folder = model_folder(args.model_dir, revision=args.revision)
+    model = load_compressed(folder, device=device)
     check_seq_len(model, args.seq_len)  # before a baseline is loaded
     result = benchmark_model(
         model,
@@ -84,11 +91,11 @@ def run_bench(args: argparse.Namespace, rest: list[str]) -> int:
         seq_len=args.seq_len,
         runs=args.runs,
         rounds=args.rounds,
-        model_dir=args.model_dir,
+        model_dir=folder,
     )
     result.update(cpu_description() if device == "cpu" else {})
     if args.baseline is not None:
-        baseline = load_compressed(args.baseline, device=device)
+        baseline = load_compressed(model_folder(args.baseline), device=device)
         timed = compare_latency(
             {"baseline": baseline, "model": model},
             batch_size=args.batch_size,
@@ -99,7 +106,9 @@ def run_bench(args: argparse.Namespace, rest: list[str]) -> int:
         result["baseline_latency_ms"] = timed["baseline"]["latency_ms"]
         result["speedup_vs_baseline"] = timed["model"]["speedup"]
     if args.real_examples and not getattr(model.config, "is_encoder_decoder", False):
-        result["real_inputs"] = _bench_real_inputs(args, model, baseline if args.baseline is not None else None)
+        result["real_inputs"] = _bench_real_inputs(
+            args, folder, model, baseline if args.baseline is not None else None
+        )
     print(json.dumps(result, indent=2))
     if result.get("speedup_vs_baseline", 1.0) < 1.0:
         print(
@@ -111,7 +120,7 @@ def run_bench(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
-def _bench_real_inputs(args, model, baseline) -> dict:
+def _bench_real_inputs(args, folder: str, model, baseline) -> dict:
     """`compare_real_inputs` on the test split of the model's recorded data (the baseline interleaved)."""
     from transformers import AutoTokenizer
 
@@ -119,9 +128,9 @@ def _bench_real_inputs(args, model, baseline) -> dict:
     from ..evaluation.bench import compare_real_inputs
 
     identity, note = resolve_data(model)
-    if not _has_tokenizer(args.model_dir):
+    if not _has_tokenizer(folder):
         return {"skipped": f"{args.model_dir} holds no tokenizer, so it cannot read real texts"}
-    models, tokenizers = {"model": model}, {"model": AutoTokenizer.from_pretrained(args.model_dir)}
+    models, tokenizers = {"model": model}, {"model": AutoTokenizer.from_pretrained(folder)}
     if baseline is not None and _has_tokenizer(args.baseline):
         models["baseline"], tokenizers["baseline"] = baseline, AutoTokenizer.from_pretrained(args.baseline)
     else:
@@ -169,32 +178,49 @@ def check_device(device: str) -> str:
 
 
 def add_card_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model_dir")
-    parser.add_argument("--baseline", default=None, help="the uncompressed model's folder, measured alongside")
+    _add_model_argument(parser)
+    parser.add_argument(
+        "--output_dir",
+        default=None,
+        help="where README.md, compression_report.json and the plot go (default: the model's folder; for a Hub "
+        "id, a new folder named after the repo)",
+    )
+    parser.add_argument("--baseline", default=None, help="the uncompressed model (a folder or Hub id)")
     parser.add_argument("--task", choices=("mlm", "classification", "seq2seq"), default=None)
-    parser.add_argument("--repo_id", default=None, help="the Hub id the card's snippet loads from")
-    parser.add_argument("--base_model", default=None)
+    parser.add_argument(
+        "--repo_id", default=None, help="the Hub id the card's snippet loads from (default: MODEL if a Hub id)"
+    )
+    parser.add_argument("--base_model", default=None, help="the Hub id of the model it was made from")
     add_data_arguments(parser)
     parser.add_argument("--max_examples", type=int, default=512)
     parser.add_argument("--runs", type=int, default=10)
 
 
 def run_card(args: argparse.Namespace, rest: list[str]) -> int:
+    import os
+
+    from ..compression.loading import model_folder
     from ..hub.card import render_model_card
     from ..hub.report import build_report
 
+    local = os.path.isdir(args.model_dir)
+    folder = model_folder(args.model_dir, revision=args.revision)
     report = build_report(
-        args.model_dir,
-        args.baseline,
+        folder,
+        model_folder(args.baseline) if args.baseline else None,
         task=args.task,
-        base_model=args.base_model,
+        base_model=args.base_model or (args.baseline if args.baseline and not os.path.isdir(args.baseline) else None),
         data=data_from_arguments(args),
         max_examples=args.max_examples,
         runs=args.runs,
     )
-    report.save(args.model_dir)
-    render_model_card(report, repo_id=args.repo_id, output_dir=args.model_dir)
-    print(f"Wrote {args.model_dir}/README.md, compression_report.json and the plot")
+    output_dir = args.output_dir or (args.model_dir if local else args.model_dir.split("/")[-1])
+    if not local:
+        report.model_name = args.model_dir.split("/")[-1]
+    os.makedirs(output_dir, exist_ok=True)
+    report.save(output_dir)
+    render_model_card(report, repo_id=args.repo_id or (None if local else args.model_dir), output_dir=output_dir)
+    print(f"Wrote {output_dir}/README.md, compression_report.json and the plot")
     return 0
 
 

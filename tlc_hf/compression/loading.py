@@ -103,7 +103,7 @@ def load_compressed(
     from .quantization.onnx_modeling import OnnxModel, is_onnx_export
 
     install()
-    directory = _local_directory(name_or_path, revision, token)
+    directory = model_folder(name_or_path, revision=revision, token=token)
     config = AutoConfig.from_pretrained(directory)
     if is_onnx_export(config):
         return OnnxModel.from_pretrained(directory, config=config)
@@ -144,13 +144,31 @@ def _with_adapter(model, directory: str):
     return PeftModel.from_pretrained(model, adapter)
 
 
-def _local_directory(name_or_path, revision, token) -> str:
+def model_folder(name_or_path: str | os.PathLike, revision: str | None = None, token: str | None = None) -> str:
+    """`name_or_path` if it is a folder, else the downloaded snapshot of that Hub id at `revision` (a one-line
+    error when the Hub cannot be reached or has no such model).
+
+    Example:
+        ```python
+        folder = model_folder("me/tiny-pruned", revision="main")  # the files as on the Hub, cached
+        ```
+    """
     if os.path.isdir(name_or_path):
         return str(name_or_path)
     check_model_location(name_or_path)
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
-    return snapshot_download(repo_id=str(name_or_path), revision=revision, token=token)
+    from ..hub.errors import describe_hub_error, hub_errors
+
+    try:
+        return snapshot_download(repo_id=str(name_or_path), revision=revision, token=token)
+    except (*hub_errors(), LocalEntryNotFoundError) as err:
+        cause = err.__cause__ if isinstance(err, LocalEntryNotFoundError) and err.__cause__ is not None else err
+        kind, reason = describe_hub_error(cause, str(name_or_path))
+        if isinstance(err, LocalEntryNotFoundError):
+            reason += ", and it is not in the local cache"
+        raise kind(f"could not load {name_or_path}{f' at revision {revision}' if revision else ''}: {reason}") from err
 
 
 def _model_class(config) -> type[PreTrainedModel]:

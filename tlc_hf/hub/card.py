@@ -7,6 +7,7 @@ from importlib import resources
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from .ids import is_hub_id
 from .report import CompressionReport
 
 CARD_PLOT_NAME = "accuracy_vs_size.png"
@@ -187,10 +188,13 @@ def render_model_card(
         if key in _METRIC_NAMES
     ]
     methods = sorted({m["method"] for m in report.methods if "method" in m})
+    base_model, base_model_note = report.base_model, report.base_model_note
+    if base_model is not None and not is_hub_id(base_model):  # a report written before base models were checked
+        base_model, base_model_note = None, f"{base_model} is a local path, not a Hub id"
     card_data = ModelCardData(
         library_name="transformers",
         tags=["tlc_hf", "compressed", *methods],
-        base_model=report.base_model,
+        base_model=base_model,
         datasets=[dataset] if (report.dataset or report.data) else None,
         model_name=repo_id,
         eval_results=eval_results or None,
@@ -204,7 +208,8 @@ def render_model_card(
         template_path=template or template_path(),
         model_name=repo_id,
         summary=f"A compressed {_TASK_WORDS.get(report.task, '')} model: {', '.join(methods) or 'no compression recorded'}.",
-        base_model=report.base_model,
+        base_model=base_model,
+        base_model_note=base_model_note,
         table=_table(report),
         plot=plot_file,
         plot_alt="accuracy vs size",

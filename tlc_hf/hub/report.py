@@ -39,7 +39,8 @@ class ModelMeasurement:
 class CompressionReport:
     model_name: str
     task: str | None = None
-    base_model: str | None = None
+    base_model: str | None = None  # a Hub id, never a local path
+    base_model_note: str | None = None  # why no base model is named, when none is
     dataset: str | None = None
     data: dict | None = None  # the DataIdentity evaluated on (train/test split of the model's own data)
     data_note: str | None = None  # where that data came from, in words
@@ -183,6 +184,7 @@ def build_report(
 
     The data: `corpus` if given (name it with `dataset`), else `data` (a `DataIdentity`), else the data
     recorded in the model's config at training time; the report says which (`data`, `data_note`).
+    `base_model` (a Hub id) defaults to the baseline's Hub id (see `base_model_of`), never a local path.
     With a baseline, `speedup` times both models interleaved on the same inputs (a ratio from one run, which
     separate runs cannot give on a noisy machine) and `targets` (a recipe's `targets`) are checked.
     """
@@ -191,6 +193,7 @@ def build_report(
     from ..compression.loading import check_model_location
     from ..compression.record import compression_record
     from ..data.identity import resolve_data
+    from .ids import base_model_of
 
     for location in (model_dir, baseline_dir):
         if location is not None:
@@ -215,10 +218,12 @@ def build_report(
         size_ratio = round(baseline.size_mb / compressed.size_mb, 4)
     if baseline is not None and measure_kwargs.get("bench", True):
         speedup = round(_interleaved_speedup(baseline_dir, model_dir, measure_kwargs), 4)
+    base_model, base_model_note = base_model_of(base_model or baseline_dir)
     report = CompressionReport(
         model_name=os.path.basename(os.path.normpath(model_dir)),
         task=task or _task_of(config),
-        base_model=base_model or (str(baseline_dir) if baseline_dir else None),
+        base_model=base_model,
+        base_model_note=base_model_note,
         dataset=dataset or (identity.name if identity else None),
         data=identity.to_dict() if identity else None,
         data_note=note,

@@ -23,7 +23,7 @@ def compress_real_model(preset: dict, output_dir: str, seed: int) -> dict:
 
     from ...compression.recipe import CompressionRecipe
     from ...evaluation.frontier import measure_frontier
-    from ...pretrained import minilm_dir
+    from ...pretrained import MINILM_HUB_ID, minilm_dir
     from ..recipe import run_recipe
 
     started = time.monotonic()
@@ -68,7 +68,7 @@ def compress_real_model(preset: dict, output_dir: str, seed: int) -> dict:
                 teacher_dir=finetuned if recipe.distillation is not None else None,
                 seed=seed,
                 report=carded,
-                report_kwargs={"runs": preset["latency_rounds"]},
+                report_kwargs={"runs": preset["latency_rounds"], "base_model": MINILM_HUB_ID},
                 overwrite=True,
             )
         variants[name] = directory
