@@ -1,0 +1,100 @@
+"""The planner (`tlc-hf plan`, `tlc_hf.plan`): deployed size computed from the shape, latency measured on a
+random model of that shape, the loss-vs-time fit, the ranked plan and its outputs."""
+
+import os
+
+import onnx
+import pytest
+import torch
+from onnx import numpy_helper
+
+from tlc_hf.compression.depth import DepthPruningConfig, prune_depth_
+from tlc_hf.compression.loading import save_compressed
+from tlc_hf.compression.quantization import QuantizationConfig, quantize
+from tlc_hf.compression.recipe import CompressionRecipe
+from tlc_hf.compression.structured import prune_structured_
+from tlc_hf.modeling import build_model
+from tlc_hf.planning import Deployment, compressed_config, deployed_weight_bytes, deployment_of, parse_size
+from tlc_hf.testing import tiny_config
+
+
+def _trained_like(config, task):
+    """A model of `config` whose every weight differs (as after training: no two biases equal, so the ONNX
+    exporter cannot fold identical constants into one)."""
+    torch.manual_seed(0)
+    model = build_model(config, task, num_labels=2)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.02 * torch.randn_like(parameter))
+    return model.eval()
+
+
+def _onnx_weight_bytes(directory) -> int:
+    graph = onnx.load(os.path.join(directory, "model.onnx")).graph
+    return sum(numpy_helper.to_array(initializer).nbytes for initializer in graph.initializer)
+
+
+@pytest.mark.parametrize(
+    "family, task, granularity", [("bert", "classification", "per_channel"), ("roberta", "mlm", "per_tensor")]
+)
+def test_onnx_int8_size_equals_the_saved_models_weight_bytes(tmp_path, family, task, granularity):
+    config = tiny_config(family, vocab_size=1000, hidden_size=64)
+    predicted = deployed_weight_bytes(config, task, Deployment("onnx-int8", granularity))
+    model = quantize(_trained_like(config, task), QuantizationConfig(backend="onnxruntime", granularity=granularity))
+    save_compressed(model, tmp_path / "int8")
+    assert predicted["bytes"] == pytest.approx(_onnx_weight_bytes(tmp_path / "int8"), rel=0.02)
+    assert predicted["params"] == sum(p.numel() for p in _trained_like(config, task).parameters())
+
+
+def test_float_size_equals_the_saved_safetensors(tmp_path):
+    config = tiny_config("bert", vocab_size=1000, hidden_size=64)
+    save_compressed(_trained_like(config, "classification"), tmp_path / "fp32")
+    on_disk = os.path.getsize(tmp_path / "fp32" / "model.safetensors")  # weights + a small JSON header
+    assert deployed_weight_bytes(config, "classification")["bytes"] == pytest.approx(on_disk, rel=0.02)
+
+
+def test_sparse_storage_size_equals_the_saved_file(tmp_path):
+    from tlc_hf import prune_magnitude_
+
+    config = tiny_config("bert", vocab_size=1000, hidden_size=64)
+    model = _trained_like(config, "classification")
+    prune_magnitude_(model, 0.75)
+    save_compressed(model, tmp_path / "sparse", storage="sparse")
+    on_disk = os.path.getsize(tmp_path / "sparse" / "model.safetensors")
+    predicted = deployed_weight_bytes(config, "classification", Deployment(sparsity=0.75, sparse_storage=True))
+    assert predicted["bytes"] == pytest.approx(on_disk, rel=0.02)
+    assert predicted["bytes"] < deployed_weight_bytes(config, "classification")["bytes"]
+
+
+def test_a_recipes_shape_is_the_shape_its_methods_leave(tmp_path):
+    """cpu-compact's depth and FFN cuts and int8, predicted from the recipe, against the real methods applied."""
+    recipe = CompressionRecipe.load("cpu-compact")
+    config = tiny_config("bert", vocab_size=1000, hidden_size=64, num_hidden_layers=6)
+    predicted_config = compressed_config(config, recipe, kept_vocab=1000)
+    assert predicted_config.num_hidden_layers == 4 and predicted_config.intermediate_size == 128
+    deployment = deployment_of(recipe)
+    assert deployment == Deployment("onnx-int8", "per_tensor")
+    model = _trained_like(config, "classification")
+    prune_depth_(model, DepthPruningConfig(layers=1 / 3, strategy="alternate"))
+    prune_structured_(model, heads=0.0, ffn=0.5, uniform=True)
+    int8 = quantize(model, QuantizationConfig(backend="onnxruntime", granularity=deployment.granularity))
+    save_compressed(int8, tmp_path / "compact")
+    predicted = deployed_weight_bytes(predicted_config, "classification", deployment)
+    assert predicted["bytes"] == pytest.approx(_onnx_weight_bytes(tmp_path / "compact"), rel=0.02)
+    with pytest.raises(ValueError, match="kept size needs a tokenizer"):
+        compressed_config(config, CompressionRecipe.load("cpu-int8-vocab"))
+    assert compressed_config(config, CompressionRecipe.load("cpu-int8-vocab"), kept_vocab=300).vocab_size == 300
+
+
+@pytest.mark.parametrize(
+    "text, expected", [("20MB", 20e6), ("1.5GB", 1.5e9), ("512KiB", 512 * 1024), ("20 mib", 20 * 2**20), (1000, 1000)]
+)
+def test_parse_size(text, expected):
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["-5MB", "20XB", "MB", "0", -1, "twenty"])
+def test_parse_size_refuses_bad_sizes_in_one_line(bad):
+    with pytest.raises(ValueError, match="max_size=.*expected a positive number of bytes") as caught:
+        parse_size(bad)
+    assert "\n" not in str(caught.value)
