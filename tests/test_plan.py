@@ -1,6 +1,7 @@
 """The planner (`tlc-hf plan`, `tlc_hf.plan`): deployed size computed from the shape, latency measured on a
 random model of that shape, the loss-vs-time fit, the ranked plan and its outputs."""
 
+import copy
 import os
 
 import onnx
@@ -22,7 +23,7 @@ def _trained_like(config, task):
     """A model of `config` whose every weight differs (as after training: no two biases equal, so the ONNX
     exporter cannot fold identical constants into one)."""
     torch.manual_seed(0)
-    model = build_model(config, task, num_labels=2)
+    model = build_model(copy.deepcopy(config), task, num_labels=2)  # pruning edits the model's config
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.add_(0.02 * torch.randn_like(parameter))
@@ -98,3 +99,68 @@ def test_parse_size_refuses_bad_sizes_in_one_line(bad):
     with pytest.raises(ValueError, match="max_size=.*expected a positive number of bytes") as caught:
         parse_size(bad)
     assert "\n" not in str(caught.value)
+
+
+def _op_types(onnx_model) -> list[str]:
+    return sorted(node.op_type for node in onnx.load(onnx_model.path).graph.node)
+
+
+def test_latency_is_measured_on_the_real_backend_with_the_compressed_shape(tmp_path):
+    """The planner's latency path (a random model of the predicted shape through ONNX Runtime int8) runs the
+    same graph as the real compressed model: same ops, same input names, same weight shapes; and, measured
+    interleaved, about the same time (a generous bound here; the strict 15% is the slow MiniLM test)."""
+    from tlc_hf import OnnxModel, compare_latency
+    from tlc_hf.planning.latency import measure_latency, shape_model
+
+    recipe = CompressionRecipe.from_yaml(
+        "methods: [{method: depth, layers: 0.5}, {method: quantization, backend: onnxruntime}]"
+    )
+    config = tiny_config("bert", vocab_size=1000, hidden_size=64, num_hidden_layers=4)
+    model = _trained_like(config, "classification")
+    prune_depth_(model, DepthPruningConfig(layers=0.5))
+    save_compressed(quantize(model, QuantizationConfig(backend="onnxruntime")), tmp_path / "real")
+    real = OnnxModel.from_pretrained(tmp_path / "real")
+    predicted = shape_model(compressed_config(config, recipe), "classification", deployment_of(recipe))
+    assert isinstance(predicted, OnnxModel)
+    assert _op_types(predicted) == _op_types(real) and predicted.input_names == real.input_names
+    shapes = [
+        sorted(tuple(i.dims) for i in onnx.load(m.path).graph.initializer if len(i.dims) == 2)
+        for m in (predicted, real)
+    ]
+    assert shapes[0] == shapes[1]
+    timed = compare_latency({"real": real, "predicted": predicted}, batch_size=1, seq_len=64, rounds=5)
+    assert 0.5 < timed["predicted"]["speedup"] < 2.0
+    measured = measure_latency(compressed_config(config, recipe), "classification", deployment_of(recipe), runs=3)
+    assert measured["backend"] == "onnxruntime-int8" and measured["latency_ms"] > 0
+    assert measured["file_bytes"] == pytest.approx(os.path.getsize(tmp_path / "real" / "model.onnx"), rel=0.02)
+
+
+@pytest.mark.slow
+def test_minilm_shape_size_and_latency_predictions(tmp_path):
+    """The real all-MiniLM-L6-v2 compressed with cpu-int8 against the planner's prediction for its shape: weight
+    bytes within 2%, latency (batch 1 x 128, ONNX Runtime int8) within 15%. Run it alone on the machine
+    (`flock /tmp/tlc_cpu.lock pytest -m slow ...`): the latency is measured, not modelled."""
+    pytest.importorskip("all_minilm_l6_v2")
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from tlc_hf import OnnxModel, benchmark_model
+    from tlc_hf.planning.latency import measure_latency
+    from tlc_hf.pretrained import minilm_dir
+
+    recipe = CompressionRecipe.load("cpu-int8")
+    model = AutoModelForSequenceClassification.from_pretrained(minilm_dir(), num_labels=2).eval()
+    deployment = deployment_of(recipe)
+    save_compressed(quantize(model, recipe.methods[0]), tmp_path / "real")
+    config = compressed_config(AutoConfig.from_pretrained(minilm_dir(), num_labels=2), recipe)
+    predicted = deployed_weight_bytes(config, "classification", deployment)
+    on_disk = os.path.getsize(tmp_path / "real" / "model.onnx")
+    print(
+        f"MiniLM cpu-int8: predicted {predicted['bytes']:,} B, weights {_onnx_weight_bytes(tmp_path / 'real'):,} B, file {on_disk:,} B"
+    )
+    assert predicted["bytes"] == pytest.approx(_onnx_weight_bytes(tmp_path / "real"), rel=0.02)
+    assert predicted["bytes"] == pytest.approx(on_disk, rel=0.02)
+    settings = dict(batch_size=1, seq_len=128, runs=20, rounds=5)
+    shape = measure_latency(config, "classification", deployment, **settings)
+    real = benchmark_model(OnnxModel.from_pretrained(tmp_path / "real"), warmup=2, **settings)
+    print(f"MiniLM cpu-int8 latency: predicted {shape['latency_ms']:.2f} ms, real {real['latency_ms_p50']:.2f} ms")
+    assert shape["latency_ms"] == pytest.approx(real["latency_ms_p50"], rel=0.15)
