@@ -164,3 +164,18 @@ def test_minilm_shape_size_and_latency_predictions(tmp_path):
     real = benchmark_model(OnnxModel.from_pretrained(tmp_path / "real"), warmup=2, **settings)
     print(f"MiniLM cpu-int8 latency: predicted {shape['latency_ms']:.2f} ms, real {real['latency_ms_p50']:.2f} ms")
     assert shape["latency_ms"] == pytest.approx(real["latency_ms_p50"], rel=0.15)
+
+
+def test_power_law_fit_recovers_a_known_law_and_widens_with_distance():
+    from tlc_hf.planning.fit import fit_power_law
+
+    exact = [[t, 7.0 * t**-0.2] for t in (5, 10, 20, 40, 80)]
+    fit = fit_power_law(exact)
+    assert fit.slope == pytest.approx(-0.2) and fit.predict(7200)["loss"] == pytest.approx(7.0 * 7200**-0.2)
+    noisy = [[t, loss * (1.03 if i % 2 else 0.97)] for i, (t, loss) in enumerate(exact)]
+    fit = fit_power_law(noisy, start_s=4)
+    near, far = fit.predict(100), fit.predict(7200)
+    assert near["low"] < near["loss"] < near["high"]
+    assert far["high"] / far["low"] > near["high"] / near["low"]  # farther out, less certain
+    with pytest.raises(ValueError, match="needs at least 2"):
+        fit_power_law([[0, 9.0], [3, 8.0]], start_s=2)
