@@ -179,3 +179,73 @@ def test_power_law_fit_recovers_a_known_law_and_widens_with_distance():
     assert far["high"] / far["low"] > near["high"] / near["low"]  # farther out, less certain
     with pytest.raises(ValueError, match="needs at least 2"):
         fit_power_law([[0, 9.0], [3, 8.0]], start_s=2)
+
+
+TINY_PLAN = [
+    "--base", "roberta-tiny", "--sizes", "1x32,2x32", "--sweep_fraction", "0.3", "--batch_size", "8",
+    "--seq_len", "64", "--max_examples", "600", "--vocab_size", "1000", "--latency_seq_len", "64",
+]  # fmt: skip
+
+
+def test_plan_command_on_tiny_configs(tmp_path, capsys):
+    """`tlc-hf plan` end to end with a small budget: both candidates timed, swept, fitted and compressed to a
+    size only int8 reaches; the outputs written, the recipe loadable by `tlc-hf compress --recipe`."""
+    import json
+
+    from tlc_hf.cli import main
+
+    out = tmp_path / "plan"
+    args = ["plan", "--time_budget", "40s", "--max_size", "150KB", "--max_latency", "50ms", "--output_dir", str(out)]
+    assert main(args + TINY_PLAN) == 0
+    printed = capsys.readouterr().out
+    assert "| rank | candidate" in printed and "cpu-int8" in printed
+    assert sorted(os.listdir(out)) == ["plan.json", "plan.md", "plan.png", "recipe.yaml", "sweep"]
+    saved = json.loads((out / "plan.json").read_text())
+    assert saved["budget_s"] == 40 and saved["max_size_bytes"] == 150e3 and saved["sweep_s_per_candidate"] == 6.0
+    assert {c["label"] for c in saved["candidates"]} == {"L1xH32", "L2xH32"}
+    best = saved["candidates"][0]
+    assert saved["recommended"] == best["label"] and best["fits"] and best["recipe"] == "cpu-int8"
+    assert best["loss_low"] < best["predicted_loss"] < best["loss_high"]
+    assert best["steps_in_budget"] > 100 and best["tokens_in_budget"] == best["steps_in_budget"] * 8 * 64
+    assert [o["recipe"] for o in best["options"]][:2] == ["none", "cpu-int8"]  # cheapest first; float too big
+    assert best["options"][0]["size_bytes"] > 150e3 >= best["size_bytes"]
+    assert best["latency_ms"] <= 50 and best["size_bytes"] < best["file_bytes"] <= 150e3  # + the ONNX graph
+    recipe = CompressionRecipe.load(out / "recipe.yaml")
+    assert recipe.to_dict() == CompressionRecipe.load("cpu-int8").to_dict()
+    assert "Recommendation" in (out / "plan.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--max_size", "-5MB", "max_size='-5MB' is not a size"),
+        ("--max_size", "20XB", "max_size='20XB' is not a size"),
+        ("--time_budget", "2 fortnights", "time_budget='2 fortnights' is not a duration"),
+        ("--max_latency", "0.001ms", "is below one transformer layer measured here"),
+    ],
+)
+def test_plan_bad_input_is_one_line(tmp_path, capsys, flag, value, message):
+    from tlc_hf.cli import main
+
+    args = {"--time_budget": "40s", "--max_size": "1MB", "--max_latency": "50ms", flag: value}
+    argv = ["plan", *[f"{k}={v}" for k, v in args.items()], "--output_dir", str(tmp_path / "p"), *TINY_PLAN]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_target_no_candidate_meets_names_the_closest_and_what_must_give():
+    from tlc_hf.planning.plan import CandidatePlan, _recommend
+
+    def candidate(label, size, latency):
+        c = CandidatePlan(label, "depth", 2, 64, 10**6, 0.01, 1000, 10**6, 1e-3, predicted_loss=5.0)
+        c.recipe, c.size_bytes, c.latency_ms = "cpu-int8", size, latency
+        c.options = [{"recipe": "cpu-int8", "size_bytes": size, "latency_ms": latency}]
+        return c
+
+    label, text = _recommend([candidate("L2xH64", 3e6, 9.0), candidate("L4xH64", 5e6, 14.0)], 2e6, 5.0, 600)
+    assert label is None
+    assert "No candidate meets 2 MB and 5 ms" in text and "Closest: L2xH64 with cpu-int8: 3.00 MB, 9.00 ms" in text
+    assert "a larger size (the smallest candidate compresses to 3.00 MB)" in text
+    assert "a slower latency (the fastest measured is 9.00 ms)" in text
