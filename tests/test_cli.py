@@ -6,7 +6,7 @@ import pytest
 
 from tlc_hf.cli import main
 
-SUBCOMMANDS = ("params", "train", "sweep", "compress", "evaluate", "bench", "card", "push", "demo")
+SUBCOMMANDS = ("params", "train", "sweep", "plan", "compress", "evaluate", "bench", "card", "push", "demo")
 
 
 def call(argv):

@@ -70,6 +70,8 @@ _LAZY = {
     "scale_config": "tlc_hf.scaling.scale",
     "param_breakdown": "tlc_hf.scaling.breakdown",
     "run_sweep": "tlc_hf.scaling.sweep",
+    "plan": "tlc_hf.planning.plan",
+    "Plan": "tlc_hf.planning.plan",
     "evaluate_model": "tlc_hf.evaluation.evaluate_model",
     "benchmark_model": "tlc_hf.evaluation.bench",
     "CompressionReport": "tlc_hf.hub.report",

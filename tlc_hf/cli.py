@@ -47,6 +47,10 @@ _COMMANDS: dict[str, tuple[str, Callable[[str], Command]]] = {
         _module_command("train", passes_through=True),
     ),
     "sweep": ("train a grid of model sizes under the same wall-clock budget", _module_command("sweep")),
+    "plan": (
+        "which model to train for a time budget, and how to compress it to a size and latency",
+        _module_command("plan"),
+    ),
     "compress": ("prune / quantize / export a trained model (one-shot), or run a recipe", _module_command("compress")),
     "evaluate": (
         "evaluate a model (perplexity, accuracy, BLEU, any `evaluate` metric)",
