@@ -747,27 +747,23 @@ def hub_client_environment(endpoint: str, token: str | None = TEST_TOKEN, cache_
     saved_env = {key: os.environ.get(key) for key in patched_env}
     saved_constants = {key: getattr(constants, key) for key in patched_constants}
     saved_api_endpoint = hf_api_module.api.endpoint
-    try:
-        for key, value in patched_env.items():
+
+    def apply(env: dict, values: dict, api_endpoint: str) -> None:
+        for key, value in env.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        for key, value in patched_constants.items():
+        for key, value in values.items():
             setattr(constants, key, value)
-        hf_api_module.api.endpoint = endpoint
+        hf_api_module.api.endpoint = api_endpoint
         _reset_client_caches()
+
+    try:
+        apply(patched_env, patched_constants, endpoint)
         yield
     finally:
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        for key, value in saved_constants.items():
-            setattr(constants, key, value)
-        hf_api_module.api.endpoint = saved_api_endpoint
-        _reset_client_caches()
+        apply(saved_env, saved_constants, saved_api_endpoint)
 
 
 def _reset_client_caches() -> None:
