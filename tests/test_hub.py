@@ -170,7 +170,10 @@ def test_evaluate_model_core_metrics_and_a_local_metric_script(tmp_path, small_c
     model = tiny_model(
         "roberta", "classification", vocab_size=len(bpe_tokenizer), pad_token_id=bpe_tokenizer.pad_token_id
     )
-    with pytest.raises(ValueError, match="loading one runs its code: pass trust_metric_code=True"):
+    with pytest.raises(
+        ValueError,
+        match=r"loading one runs its code: add --trust_metric_code to allow it \(trust_metric_code=True in Python\)",
+    ):
         evaluate_model(model, bpe_tokenizer, corpus=small_corpus, max_examples=40, metrics=[str(script)])
     result = evaluate_model(
         model,
