@@ -94,8 +94,10 @@ def run_bench(args: argparse.Namespace, rest: list[str]) -> int:
         model_dir=folder,
     )
     result.update(cpu_description() if device == "cpu" else {})
+    baseline = baseline_folder = None
     if args.baseline is not None:
-        baseline = load_compressed(model_folder(args.baseline), device=device)
+        baseline_folder = model_folder(args.baseline)
+        baseline = load_compressed(baseline_folder, device=device)
         timed = compare_latency(
             {"baseline": baseline, "model": model},
             batch_size=args.batch_size,
@@ -106,9 +108,7 @@ def run_bench(args: argparse.Namespace, rest: list[str]) -> int:
         result["baseline_latency_ms"] = timed["baseline"]["latency_ms"]
         result["speedup_vs_baseline"] = timed["model"]["speedup"]
     if args.real_examples and not getattr(model.config, "is_encoder_decoder", False):
-        result["real_inputs"] = _bench_real_inputs(
-            args, folder, model, baseline if args.baseline is not None else None
-        )
+        result["real_inputs"] = _bench_real_inputs(args, folder, model, baseline, baseline_folder)
     print(json.dumps(result, indent=2))
     if result.get("speedup_vs_baseline", 1.0) < 1.0:
         print(
@@ -120,7 +120,7 @@ def run_bench(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
-def _bench_real_inputs(args, folder: str, model, baseline) -> dict:
+def _bench_real_inputs(args, folder: str, model, baseline, baseline_folder: str | None) -> dict:
     """`compare_real_inputs` on the test split of the model's recorded data (the baseline interleaved)."""
     from transformers import AutoTokenizer
 
@@ -131,8 +131,8 @@ def _bench_real_inputs(args, folder: str, model, baseline) -> dict:
     if not _has_tokenizer(folder):
         return {"skipped": f"{args.model_dir} holds no tokenizer, so it cannot read real texts"}
     models, tokenizers = {"model": model}, {"model": AutoTokenizer.from_pretrained(folder)}
-    if baseline is not None and _has_tokenizer(args.baseline):
-        models["baseline"], tokenizers["baseline"] = baseline, AutoTokenizer.from_pretrained(args.baseline)
+    if baseline is not None and _has_tokenizer(baseline_folder):
+        models["baseline"], tokenizers["baseline"] = baseline, AutoTokenizer.from_pretrained(baseline_folder)
     else:
         baseline = None
     texts = identity.load()["test"]["text"]
