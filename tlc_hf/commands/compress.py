@@ -79,24 +79,27 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     if not steps:
         flags = [f"--{o.flag}" for m in all_methods() for o in m.cli if o.action is None and o.default is None]
         raise ValueError(f"nothing to do: give one of {', '.join(flags)}, or --recipe")
+    from transformers import AutoConfig, AutoTokenizer
+
+    from ..compression.compress import compress_
+    from ..compression.context import CompressionContext, provided
     from ..compression.recipe import CompressionRecipe
-
-    CompressionRecipe(methods=[config for _, config in steps])  # refuses pairs that cannot compose
-    model = load_compressed(args.model_dir)
-    from transformers import AutoTokenizer
-
     from ..data.identity import data_from_arguments, data_identity, resolve_data
 
-    tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
+    recipe = CompressionRecipe(methods=[config for _, config in steps])  # refuses pairs that cannot compose
     requested = data_from_arguments(args)
-    known_data = requested is not None or data_identity(model.config) is not None
+    known_data = requested is not None or data_identity(AutoConfig.from_pretrained(args.model_dir)) is not None
+    recipe.check_requirements(provided(tokenizer=True, data=known_data, task=False), where="tlc-hf compress")
+    model = load_compressed(args.model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
     data, _ = resolve_data(model, requested)  # loaded only by a method that needs data
-    context = {"tokenizer": tokenizer, "data": data}
+    context = CompressionContext(tokenizer=tokenizer, data=data)
     before = parameter_counts(model)
     for method, config in steps:
-        model = method.apply(model, config, context)
-        print(f"{method.name}: {method.describe(config.to_dict()) if method.describe else 'applied'}")
-    save_compressed(model, args.output_dir, context["tokenizer"], storage=args.storage, overwrite=args.overwrite)
+        result = compress_(model, config, context)
+        model, context = result.model, CompressionContext(tokenizer=result.tokenizer, data=data)
+        print(f"{method.name}: {method.describe(result.records[-1] if result.records else config.to_dict())}")
+    save_compressed(model, args.output_dir, context.tokenizer, storage=args.storage, overwrite=args.overwrite)
     print(json.dumps({"params_before": before.get("params_total"), **parameter_counts(model)}, indent=2))
     print(f"Wrote {args.output_dir}; load it with from_pretrained after `import tlc_hf`, or tlc_hf.load_compressed")
     if args.no_measure:

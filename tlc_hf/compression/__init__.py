@@ -1,4 +1,9 @@
-"""Compression during or after training: one folder per method, shared machinery in base.py.
+"""Compression during or after training: one entry point (`compress_`), one folder per method, shared
+machinery in base.py (the registry), context.py (what methods need) and compress.py (the entry point).
+
+Every method folder has the same shape: `config.py` (what is asked), the work itself (`prune.py`,
+`quantize.py`, `recover.py`, `trainer.py`), `callback.py` where it acts while training, and `__init__.py`,
+which registers the method's hooks (apply / callback / finalize / trainer / restore) and its card line.
 
 Names are imported lazily, so importing one method does not import every backend.
 """
@@ -18,6 +23,12 @@ _LAZY = {
     "register_config": ".base",
     "register_method": ".base",
     "registered_methods": ".base",
+    "CompressionContext": ".context",
+    "CompressionResult": ".compress",
+    "compress_": ".compress",
+    "DistillationTrainer": ".distillation",
+    "DistillationSeq2SeqTrainer": ".distillation",
+    "LoraRecoveryConfig": ".lora",
     "compression_history": ".record",
     "record_compression": ".record",
     "DropHeadCallback": ".drophead",

@@ -9,6 +9,7 @@ training. Schedules are functions of progress p in [0, 1]: elapsed / budget unde
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import logging
 import warnings
@@ -23,8 +24,7 @@ from .record import record_compression  # noqa: F401  (re-exported: methods reco
 logger = logging.getLogger(__name__)
 
 RAMPS = ("cubic", "linear")
-_CONFIGS: dict[str, type[CompressionConfig]] = {}
-_METHODS: dict[str, CompressionMethod] = {}
+_REGISTRY: dict[str, CompressionMethod] = {}  # method name -> its behaviour (and, through it, its config class)
 
 # tlc_hf's own methods, imported on first look-up (each module registers itself)
 _METHOD_MODULES = (
@@ -41,25 +41,40 @@ _METHOD_MODULES = (
 
 
 def register_config(cls):
-    """Class decorator: make a config class loadable by its `method` name (an allow-list, no arbitrary import)."""
-    if not cls.method or (cls.method in _CONFIGS and _CONFIGS[cls.method] is not cls):
-        raise ValueError(f"method name {cls.method!r} is empty or already registered")
-    _CONFIGS[cls.method] = cls
+    """Class decorator kept for older code: checks the `method` name. Registration itself is `register_method`
+    (one registry: a config is loadable once its method is registered)."""
+    _check_name(cls)
     return cls
+
+
+def _check_name(cls) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, CompressionConfig)) or not cls.method:
+        raise ValueError(f"{cls!r} is not a CompressionConfig subclass with a non-empty `method` name")
+    known = _REGISTRY.get(cls.method)
+    if known is not None and known.config_class is not cls:
+        raise ValueError(f"method name {cls.method!r} is already registered by {known.config_class.__name__}")
 
 
 @dataclass(frozen=True)
 class CompressionMethod:
     """What the rest of tlc_hf needs from one compression method; registered with `register_method`.
 
+    Every hook gets the model, the config (what was asked) and a `CompressionContext`; a hook may return the
+    model or a `CompressionResult` (when it has more to hand back, e.g. a new tokenizer or an adapter to save).
+
     Args:
         config_class: the method's `CompressionConfig` subclass (its `method` is the registry name).
-        apply: one-shot, `apply(model, config, context) -> model` (may return a new object).
+        describe: `describe(record) -> str`, one line for the model card (required).
+        apply: one-shot, `apply(model, config, context) -> model | CompressionResult` (may return a new object).
         callback: during training, `callback(config) -> TrainerCallback | None`.
-        finalize: after training, `finalize(model, config, context) -> model` (e.g. convert QAT).
+        finalize: after training, `finalize(model, config, context) -> model | CompressionResult`
+            (e.g. convert QAT; LoRA recovery fine-tunes an adapter here).
+        trainer: `trainer(config, context, seq2seq) -> (Trainer class, extra keyword arguments)`, for a method
+            that replaces the trainer of a recipe's fine-tuning (distillation).
         restore: when a model is built from a config that holds this method's record,
             `restore(model, record)` rebuilds the shapes (weights are loaded afterwards).
-        describe: `describe(record) -> str`, one line for the model card.
+        requires: `requires(config) -> set` of `CompressionContext` needs ("tokenizer", "data", "batches",
+            "teacher"), checked before anything is loaded.
         trains: `trains(config) -> bool`, whether a recipe must fine-tune for this method.
         produces: `produces(config) -> str`, the weights it leaves: "float", "quantized" (a backend holds
             them: torchao, bitsandbytes) or "onnx" (an exported graph).
@@ -77,11 +92,13 @@ class CompressionMethod:
     """
 
     config_class: type
+    describe: Callable | None = None
     apply: Callable | None = None
     callback: Callable | None = None
     finalize: Callable | None = None
+    trainer: Callable | None = None
     restore: Callable | None = None
-    describe: Callable | None = None
+    requires: Callable = field(default=lambda config: frozenset())
     trains: Callable = field(default=lambda config: False)
     produces: Callable = field(default=lambda config: "float")
     accepts: tuple = ("float",)
@@ -97,8 +114,9 @@ class CompressionMethod:
     @property
     def acts_during_training(self) -> bool:
         """In a recipe that fine-tunes, the method works on the float model before (`before_training`) or during
-        fine-tuning (its callback), and nothing of it runs after training."""
-        return self.before_training or (self.callback is not None and self.finalize is None)
+        fine-tuning (its callback, or the trainer it supplies), and nothing of it runs after training."""
+        trains_itself = self.callback is not None or self.trainer is not None
+        return self.before_training or (trains_itself and self.finalize is None)
 
 
 @dataclass(frozen=True)
@@ -114,36 +132,53 @@ class CliOption:
 
 
 def register_method(method: CompressionMethod) -> CompressionMethod:
-    """Register a method's behaviour (and its config): recipes, the loader, cards and the CLI find it here."""
-    register_config(method.config_class)
-    _METHODS[method.name] = method
+    """Register a method (its config and its behaviour): recipes, the loader, cards and the CLI find it here.
+
+    A method is refused here, not at run time, when it cannot work: a config class without a name, a name
+    taken by another class, no card line (`describe`), no way to act (`apply`, `callback`, `finalize` or
+    `trainer`), `from_cli` without `cli` options (or the reverse), a hook that is not callable.
+    """
+    _check_name(method.config_class)
+    name = method.name
+    hooks = ("describe", "apply", "callback", "finalize", "trainer", "restore", "requires", "trains", "produces")
+    for hook in hooks:
+        value = getattr(method, hook)
+        if value is not None and not callable(value):
+            raise ValueError(f"method {name!r}: {hook}={value!r} is not callable")
+    if method.describe is None:
+        raise ValueError(f"method {name!r}: give describe=(record -> one line for the model card)")
+    if not any((method.apply, method.callback, method.finalize, method.trainer)):
+        raise ValueError(f"method {name!r}: give at least one of apply, callback, finalize or trainer")
+    if bool(method.cli) != (method.from_cli is not None):
+        raise ValueError(f"method {name!r}: cli options and from_cli go together (give both or neither)")
+    if method.before_training and method.apply is None:
+        raise ValueError(f"method {name!r}: before_training=True needs apply (it runs before fine-tuning)")
+    _REGISTRY[name] = method
     return method
 
 
 def _import_methods() -> None:
-    import importlib
-
     for module in _METHOD_MODULES:
         importlib.import_module(module)
 
 
 def registered_methods() -> tuple[str, ...]:
     _import_methods()
-    return tuple(sorted(_CONFIGS))
+    return tuple(sorted(_REGISTRY))
 
 
 def get_method(name: str) -> CompressionMethod:
     """The registered behaviour of method `name`; ValueError naming the known methods otherwise."""
-    if name not in _METHODS:
+    if name not in _REGISTRY:
         _import_methods()
-    if name not in _METHODS:
-        raise ValueError(f"method={name!r} is not a registered compression method; known: {sorted(_METHODS)}")
-    return _METHODS[name]
+    if name not in _REGISTRY:
+        raise ValueError(f"method={name!r} is not a registered compression method; known: {sorted(_REGISTRY)}")
+    return _REGISTRY[name]
 
 
 def all_methods() -> list[CompressionMethod]:
     _import_methods()
-    return list(_METHODS.values())
+    return list(_REGISTRY.values())
 
 
 @dataclass
@@ -151,6 +186,9 @@ class CompressionConfig:
     """Base of every method's config. Subclasses set `method` and add validated fields."""
 
     method: ClassVar[str] = ""
+    # what applying the method measures and writes into the model's record beside the config's fields (e.g.
+    # structured pruning's `layout`); read back from a record, they are not config fields and are dropped
+    outputs: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self):
         self.validate()
@@ -168,15 +206,15 @@ class CompressionConfig:
         data = dict(data)
         method = data.pop("method", None)
         data.pop("tlc_hf_version", None)
-        if method not in _CONFIGS:
+        if method not in _REGISTRY:
             _import_methods()
-        target = _CONFIGS.get(method)
-        if target is None:
+        if method not in _REGISTRY:
             raise ValueError(f"method={method!r} is not a tlc_hf compression method; known: {registered_methods()}")
+        target = _REGISTRY[method].config_class
         if cls is not CompressionConfig and target is not cls:
             raise ValueError(f"method={method!r} is not a {cls.__name__}")
         known = {f.name for f in dataclasses.fields(target)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - known - set(target.outputs))  # outputs live in the record, not the config
         if unknown:
             warnings.warn(
                 f"{target.__name__}: ignoring unknown fields {unknown} (written by a newer tlc_hf?)", stacklevel=2

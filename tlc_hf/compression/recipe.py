@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from .base import CompressionConfig, get_method, registered_methods
+from .context import check_requirements
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,41 @@ class CompressionRecipe:
         except ValueError as err:
             raise ValueError(f"training.{err}") from err
         self.check_composition()
+        self.steps()  # a one-shot recipe whose method has no one-shot form is refused here
+
+    @property
+    def configs(self) -> list[CompressionConfig]:
+        """Every config of the recipe: its methods, then distillation and LoRA recovery when given."""
+        return [*self.methods, *(c for c in (self.distillation, self.lora) if c is not None)]
+
+    def steps(self) -> tuple[list[CompressionConfig], list[tuple[CompressionConfig, str]]]:
+        """What runs outside fine-tuning: the configs applied before it, and the `(config, step)` pairs after it
+        (`step` is "apply" or "finalize", see `compress_`), in order. Without fine-tuning every method is
+        applied one-shot; LoRA recovery always comes last."""
+        before, after = [], []
+        trains = self.needs_training
+        for config in self.methods:
+            method = get_method(config.method)
+            if trains and method.before_training:
+                before.append(config)
+            elif trains and not method.acts_during_training and (method.finalize or method.apply):
+                after.append((config, "finalize"))
+            elif not trains:
+                if method.apply is None:
+                    raise ValueError(f"method {config.method!r} has no one-shot form; give the recipe a budget")
+                after.append((config, "apply"))
+        if self.lora is not None:
+            after.append((self.lora, "finalize"))
+        return before, after
+
+    def needs(self, names: set[str]) -> bool:
+        """Whether a method of the recipe requires any of `names` (see `CompressionMethod.requires`)."""
+        return any(get_method(c.method).requires(c) & set(names) for c in self.configs)
+
+    def check_requirements(self, available: set[str], where: str = "the recipe") -> None:
+        """Refuse, in one line and before anything loads, a method whose needs (`CompressionMethod.requires`)
+        the caller does not provide (`available`: names from `tlc_hf.compression.context.provided`)."""
+        check_requirements(self.configs, available, where)
 
     @property
     def needs_training(self) -> bool:
@@ -129,7 +165,7 @@ class CompressionRecipe:
         if self.distillation is not None:
             out["distillation"] = {k: v for k, v in _clean(self.distillation.to_dict()).items() if k != "method"}
         if self.lora is not None:
-            out["lora"] = {k: v for k, v in _clean(self.lora.to_dict()).items() if k not in ("method", "merged")}
+            out["lora"] = {k: v for k, v in _clean(self.lora.to_dict()).items() if k != "method"}
         for key in ("budget", "name"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
@@ -227,7 +263,7 @@ def check_targets(targets: dict) -> None:
 
 
 def _clean(data: dict) -> dict:
-    return {k: v for k, v in data.items() if k not in ("tlc_hf_version", "layout", "native")}
+    return {k: v for k, v in data.items() if k != "tlc_hf_version"}
 
 
 def _method(entry, where) -> CompressionConfig:
@@ -238,7 +274,7 @@ def _method(entry, where) -> CompressionConfig:
         raise ValueError(f"methods[{where}]: method={method!r} is not known; choose one of {registered_methods()}")
     config_class = type(CompressionConfig.from_dict({"method": method}))
     allowed = {f.name for f in dataclasses.fields(config_class)}
-    unknown = sorted(set(entry) - allowed - {"method"})
+    unknown = sorted(set(entry) - allowed - {"method"} - set(config_class.outputs))
     if unknown:
         raise ValueError(f"methods[{where}] ({method}): fields {unknown} are not known; allowed: {sorted(allowed)}")
     return CompressionConfig.from_dict(entry)

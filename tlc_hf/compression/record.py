@@ -48,7 +48,8 @@ def set_compression_history(model, methods: list[dict], **extra: Any) -> None:
     setattr(config, CONFIG_ATTRIBUTE, record)
 
 
-def record_compression(model, config) -> None:
-    """Append one method's record (a CompressionConfig or a dict) to `model`'s compression history."""
-    entry = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+def record_compression(model, config, **outputs: Any) -> None:
+    """Append one method's record to `model`'s compression history: the config (a CompressionConfig or a dict:
+    what was asked) and `outputs` (what applying it produced, e.g. structured pruning's `layout`)."""
+    entry = {**(config.to_dict() if hasattr(config, "to_dict") else dict(config)), **outputs}
     set_compression_history(model, [*compression_history(model), entry])

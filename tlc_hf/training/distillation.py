@@ -1,138 +1,21 @@
-"""Knowledge distillation: `DistillationTrainer` (and its seq2seq variant) with a frozen teacher.
+"""Moved to `tlc_hf.compression.distillation` (the method's folder); these names stay importable from here."""
 
-loss = alpha * task_loss + (1 - alpha) * T^2 * KL(teacher_T || student_T) [+ beta * hidden-state MSE]
+from ..compression.distillation.config import DistillationConfig
+from ..compression.distillation.trainer import (
+    DistillationSeq2SeqTrainer,
+    DistillationTrainer,
+    DistillationTrainerMixin,
+    _layer_map_for,
+    default_layer_map,
+    kd_loss,
+)
 
-The KL term runs over the positions that carry a label (every example for classification; masked tokens
-for MLM; target tokens for seq2seq). A subclass of `BudgetTrainer`: it trains under a time budget and
-with the pruning / QAT callbacks in the same run.
-"""
-
-from __future__ import annotations
-
-import hashlib
-
-import torch
-import torch.nn.functional as F
-from torch import nn
-
-from ..compression.distillation import DistillationConfig  # noqa: F401  (re-exported)
-from .trainer import BudgetSeq2SeqTrainer, BudgetTrainer
-
-
-def kd_loss(student_logits, teacher_logits, labels, temperature: float) -> torch.Tensor:
-    """T^2 * KL(teacher || student) at softened temperature, over labelled positions."""
-    if student_logits.dim() == 3:  # token level: keep positions with a label
-        keep = labels != -100
-        student_logits, teacher_logits = student_logits[keep], teacher_logits[keep]
-    if student_logits.numel() == 0:
-        return student_logits.sum() * 0.0
-    log_student = F.log_softmax(student_logits.float() / temperature, dim=-1)
-    log_teacher = F.log_softmax(teacher_logits.float() / temperature, dim=-1)
-    return F.kl_div(log_student, log_teacher, log_target=True, reduction="batchmean") * temperature**2
-
-
-def default_layer_map(student_layers: int, teacher_layers: int) -> list[list[int]]:
-    """Student layer i (1-based, 0 = embeddings) -> the teacher layer at the same relative depth."""
-    return [[i, round(i * teacher_layers / student_layers)] for i in range(1, student_layers + 1)]
-
-
-def _layer_map_for(student, student_layers: int, teacher_layers: int) -> list[list[int]]:
-    """A depth-pruned student's layers map to the teacher layers they were cut from; otherwise by depth."""
-    from ..compression.depth import teacher_layer_of
-
-    origins = teacher_layer_of(student)
-    if origins is not None and len(origins) == student_layers and max(origins) <= teacher_layers:
-        return [[i, t] for i, t in enumerate(origins, start=1)]
-    return default_layer_map(student_layers, teacher_layers)
-
-
-class DistillationTrainerMixin:
-    def __init__(self, *args, teacher_model=None, distillation: DistillationConfig | None = None, **kwargs):
-        if teacher_model is None:
-            raise ValueError("DistillationTrainer needs teacher_model=...")
-        super().__init__(*args, **kwargs)
-        self.distillation = distillation or DistillationConfig()
-        self.teacher = teacher_model.to(self.args.device).eval()
-        self.teacher.requires_grad_(False)
-        self._teacher_cache: dict[bytes, torch.Tensor] = {}
-        self.projections = nn.ModuleList()
-        if self.distillation.hidden_weight > 0:
-            student_cfg, teacher_cfg = self.model.config, self.teacher.config
-            s_layers = getattr(student_cfg, "num_hidden_layers", None) or student_cfg.num_layers
-            t_layers = getattr(teacher_cfg, "num_hidden_layers", None) or teacher_cfg.num_layers
-            self.layer_map = self.distillation.layer_map or _layer_map_for(self.model, s_layers, t_layers)
-            s_width = getattr(student_cfg, "hidden_size", None) or student_cfg.d_model
-            t_width = getattr(teacher_cfg, "hidden_size", None) or teacher_cfg.d_model
-            for _ in self.layer_map:
-                self.projections.append(nn.Identity() if s_width == t_width else nn.Linear(s_width, t_width))
-            self.projections.to(self.args.device)
-
-    def create_optimizer(self, model=None):
-        optimizer = super().create_optimizer(*(() if model is None else (model,)))
-        trainable = [p for p in self.projections.parameters() if p.requires_grad]
-        if trainable:  # learned projections for hidden states when widths differ
-            optimizer.add_param_group({"params": trainable, "weight_decay": 0.0})
-        return optimizer
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        c = self.distillation
-        inputs = self._augment(inputs) if c.augment != "none" and model.training else inputs
-        want_hidden = c.hidden_weight > 0
-        outputs = model(**inputs, output_hidden_states=want_hidden) if want_hidden else model(**inputs)
-        task_loss = outputs.loss
-        labels = inputs.get("labels")
-        teacher_logits, teacher_hidden = self._teacher_outputs(inputs, want_hidden)
-        loss = c.alpha * task_loss + (1 - c.alpha) * kd_loss(outputs.logits, teacher_logits, labels, c.temperature)
-        if want_hidden:
-            student_hidden = (
-                outputs.hidden_states if outputs.get("hidden_states") is not None else outputs.encoder_hidden_states
-            )
-            mse = sum(
-                F.mse_loss(projection(student_hidden[s]), teacher_hidden[t])
-                for projection, (s, t) in zip(self.projections, self.layer_map, strict=True)
-            ) / len(self.layer_map)
-            loss = loss + c.hidden_weight * mse
-        return (loss, outputs) if return_outputs else loss
-
-    @torch.no_grad()
-    def _teacher_outputs(self, inputs, want_hidden):
-        cacheable = (
-            self.distillation.cache_teacher
-            and not want_hidden
-            and inputs.get("labels") is not None
-            and inputs["labels"].dim() == 1
-        )
-        keys = [hashlib.sha1(row.cpu().numpy().tobytes()).digest() for row in inputs["input_ids"]] if cacheable else []
-        if cacheable and all(k in self._teacher_cache for k in keys):
-            return torch.stack([self._teacher_cache[k] for k in keys]).to(self.args.device), None
-        outputs = self.teacher(**inputs, output_hidden_states=want_hidden) if want_hidden else self.teacher(**inputs)
-        if cacheable:
-            for key, row in zip(keys, outputs.logits, strict=True):
-                self._teacher_cache[key] = row.detach().cpu()
-        hidden = None
-        if want_hidden:
-            hidden = (
-                outputs.hidden_states if outputs.get("hidden_states") is not None else outputs.encoder_hidden_states
-            )
-        return outputs.logits, hidden
-
-    def _augment(self, inputs):
-        tokenizer = self.processing_class
-        ids = inputs["input_ids"].clone()
-        special = torch.zeros_like(ids, dtype=torch.bool)
-        for token_id in getattr(tokenizer, "all_special_ids", []) or []:
-            special |= ids == token_id
-        chosen = (torch.rand(ids.shape, device=ids.device) < self.distillation.augment_prob) & ~special
-        if self.distillation.augment == "mask" and getattr(tokenizer, "mask_token_id", None) is not None:
-            ids[chosen] = tokenizer.mask_token_id
-        else:
-            ids[chosen] = torch.randint(0, self.model.config.vocab_size, (int(chosen.sum()),), device=ids.device)
-        return {**inputs, "input_ids": ids}
-
-
-class DistillationTrainer(DistillationTrainerMixin, BudgetTrainer):
-    """`BudgetTrainer` that distills `teacher_model` into the model (classification, MLM)."""
-
-
-class DistillationSeq2SeqTrainer(DistillationTrainerMixin, BudgetSeq2SeqTrainer):
-    """`BudgetSeq2SeqTrainer` that distills a T5/mT5 teacher into the model (token-level KL on targets)."""
+__all__ = [
+    "DistillationConfig",
+    "DistillationSeq2SeqTrainer",
+    "DistillationTrainer",
+    "DistillationTrainerMixin",
+    "_layer_map_for",
+    "default_layer_map",
+    "kd_loss",
+]

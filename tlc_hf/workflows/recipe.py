@@ -1,8 +1,10 @@
 """`run_recipe`: fine-tune with a recipe's methods, finalize them, save, measure and card the result.
 
-Every method is looked up in the registry (`tlc_hf.compression.base.get_method`): its callback runs during
-fine-tuning, its `finalize` (or, for a one-shot recipe, its `apply`) after. The fine-tuned model is saved
-before any finalize step, so a failing step never loses the training.
+Every method is looked up in the registry (`tlc_hf.compression.base.get_method`); nothing here names one.
+What the methods need is checked before anything loads (`CompressionRecipe.check_requirements`). Methods cut
+before fine-tuning (`before_training`), train through their callback or the trainer they supply (distillation),
+and run after it through `compress_` (`finalize`, or `apply` for a one-shot recipe; LoRA recovery last). The
+fine-tuned model is saved before any step after it, so a failing step never loses the training.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import shutil
 import tempfile
 
 from ..compression.base import get_method
+from ..compression.compress import compress_
+from ..compression.context import CompressionContext, provided
 from ..compression.recipe import CompressionRecipe
 
 logger = logging.getLogger(__name__)
@@ -60,17 +64,22 @@ def run_recipe(
         run_recipe(recipe, "out/finetuned", "out/compressed", task="classification")
         ```
     """
-    from transformers import AutoTokenizer, set_seed
+    from transformers import AutoConfig, AutoTokenizer, set_seed
 
     from ..compression.loading import load_compressed, save_compressed
     from ..compression.record import record_compression
-    from ..data.identity import DataIdentity, record_data_identity, resolve_data
+    from ..data.identity import DataIdentity, data_identity, record_data_identity, resolve_data
     from ..evaluation.evaluate_model import infer_task
 
-    if recipe.distillation is not None and teacher_dir is None:
-        raise ValueError("the recipe distills: pass teacher_dir=... (--teacher) with a fine-tuned teacher")
+    # what the methods need is checked before anything loads: data means data given or recorded in the model
+    # (fine-tuning alone falls back to the default corpus; a method that reads data to decide never does)
+    known_data = corpus is not None or data is not None or max_examples is not None
+    if not known_data and recipe.needs({"data", "batches"}):
+        known_data = data_identity(AutoConfig.from_pretrained(model_dir)) is not None
+    recipe.check_requirements(provided(tokenizer=True, data=known_data, task=True, teacher=teacher_dir is not None))
     if recipe.needs_training and recipe.budget is None and "max_steps" not in recipe.training:
         raise ValueError("the recipe trains: give it a budget (e.g. budget: 2m) or training: {max_steps: N}")
+    before_training, after_training = recipe.steps()
     set_seed(seed)
     model = load_compressed(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -82,42 +91,28 @@ def run_recipe(
         identity, _ = resolve_data(model, data)
         corpus = identity.load()
         record_data_identity(model, identity)  # the compressed model knows its data, as the input did
-    context = {"tokenizer": tokenizer, "corpus": corpus, "task": task}
+    context = CompressionContext(tokenizer=tokenizer, corpus=corpus, task=task, teacher=teacher_dir, seed=seed)
 
     if recipe.needs_training:
-        for config in recipe.methods:
-            method = get_method(config.method)
-            if method.before_training:  # a structural cut that fine-tuning then recovers from
-                model = method.apply(model, config, context)
-        model = _fine_tune(recipe, model, tokenizer, task, corpus, teacher_dir, seed)
-        if recipe.distillation is not None:
-            record_compression(model, recipe.distillation)
-        steps = [(m, get_method(m.method)) for m in recipe.methods]
-        steps = [(m, s.finalize or s.apply) for m, s in steps if not s.acts_during_training]
-        steps = [(m, step) for m, step in steps if step is not None]
-    else:
-        steps = []
-        for config in recipe.methods:
-            method = get_method(config.method)
-            if method.apply is None:
-                raise ValueError(f"method {config.method!r} has no one-shot form; give the recipe a budget")
-            steps.append((config, method.apply))
+        for config in before_training:  # a structural cut that fine-tuning then recovers from
+            model = compress_(model, config, context).model
+        model = _fine_tune(recipe, model, context)
+        for config in recipe.configs:  # a method that supplied the trainer (distillation) is recorded now
+            if get_method(config.method).trainer is not None:
+                record_compression(model, config)
     trained_dir = None
-    if recipe.needs_training and (steps or recipe.lora is not None):
+    if recipe.needs_training and after_training:
         trained_dir = f"{os.path.normpath(output_dir)}-finetuned"
         save_compressed(model, trained_dir, tokenizer, overwrite=True)
     try:
-        for config, step in steps:
-            model = step(model, config, context)
-        tokenizer = context["tokenizer"]  # a method may change it (vocabulary trimming)
-        adapter = None
-        if recipe.lora is not None:
-            model, adapter = _lora_recovery(recipe.lora, model, tokenizer, task, corpus, seed)
-        save_compressed(model, output_dir, tokenizer, overwrite=overwrite, extra={"recipe": recipe.to_dict()})
-        if adapter is not None:
-            from ..compression.lora import ADAPTER_DIR
-
-            adapter.save_pretrained(os.path.join(output_dir, ADAPTER_DIR))
+        artifacts = {}
+        for config, step in after_training:
+            result = compress_(model, config, context, step=step)
+            model, artifacts = result.model, {**artifacts, **result.artifacts}
+            context = dataclasses.replace(context, tokenizer=result.tokenizer)  # vocabulary trimming changes it
+        save_compressed(model, output_dir, context.tokenizer, overwrite=overwrite, extra={"recipe": recipe.to_dict()})
+        for folder, artifact in artifacts.items():  # e.g. a LoRA adapter kept beside quantized weights
+            artifact.save_pretrained(os.path.join(output_dir, folder))
     except Exception as err:
         if trained_dir is None:
             raise
@@ -148,14 +143,13 @@ def run_recipe(
     return measured.to_dict()
 
 
-def _fine_tune(recipe, model, tokenizer, task, corpus, teacher_dir, seed):
-    from ..compression.loading import load_compressed
+def _fine_tune(recipe, model, context):
     from ..data.task_data import build_task_data
     from ..training.arguments import BudgetSeq2SeqTrainingArguments
-    from ..training.distillation import DistillationSeq2SeqTrainer, DistillationTrainer
     from ..training.trainer import BudgetSeq2SeqTrainer, BudgetTrainer
 
-    train_data, eval_data, collator = build_task_data(task, tokenizer, corpus, seed=seed)
+    task, tokenizer, seed = context.task, context.tokenizer, context.seed
+    train_data, eval_data, collator = build_task_data(task, tokenizer, context.corpus, seed=seed)
     callbacks = []
     for config in recipe.methods:
         factory = get_method(config.method).callback
@@ -163,12 +157,17 @@ def _fine_tune(recipe, model, tokenizer, task, corpus, teacher_dir, seed):
         if callback is not None:
             callbacks.append(callback)
     seq2seq = task == "seq2seq"
+    trainer_cls, extra = BudgetSeq2SeqTrainer if seq2seq else BudgetTrainer, {}
+    for config in recipe.configs:  # a method may supply the trainer (distillation: the teacher's)
+        supply = get_method(config.method).trainer
+        if supply is not None:
+            trainer_cls, extra = supply(config, context, seq2seq)
     with tempfile.TemporaryDirectory(prefix="tlc_hf_recipe_") as tmp:
         defaults = dict(save_strategy="no", report_to="none", disable_tqdm=True, seed=seed, logging_steps=10)
         args = BudgetSeq2SeqTrainingArguments(
             output_dir=tmp, time_budget=recipe.budget, **{**defaults, **recipe.training}
         )
-        common = dict(
+        trainer = trainer_cls(
             model=model.train(),
             args=args,
             train_dataset=train_data,
@@ -176,50 +175,7 @@ def _fine_tune(recipe, model, tokenizer, task, corpus, teacher_dir, seed):
             data_collator=collator,
             processing_class=tokenizer,
             callbacks=callbacks,
+            **extra,
         )
-        if recipe.distillation is not None:
-            trainer_cls = DistillationSeq2SeqTrainer if seq2seq else DistillationTrainer
-            trainer = trainer_cls(
-                teacher_model=load_compressed(teacher_dir), distillation=recipe.distillation, **common
-            )
-        else:
-            trainer = (BudgetSeq2SeqTrainer if seq2seq else BudgetTrainer)(**common)
         trainer.train()
     return trainer.model.eval()
-
-
-def _lora_recovery(config, model, tokenizer, task, corpus, seed):
-    """Fine-tune a LoRA adapter on the compressed model; merge it where the weights are float."""
-    from ..compression.lora import add_lora, can_merge, merge_keeping_zeros
-    from ..compression.record import compression_history, record_compression, set_compression_history
-    from ..data.task_data import build_task_data
-    from ..training.arguments import BudgetSeq2SeqTrainingArguments
-    from ..training.trainer import BudgetSeq2SeqTrainer, BudgetTrainer
-
-    history = compression_history(model)
-    peft_model = add_lora(model, config, task)
-    train_data, eval_data, collator = build_task_data(task, tokenizer, corpus, seed=seed)
-    with tempfile.TemporaryDirectory(prefix="tlc_hf_lora_") as tmp:
-        args = BudgetSeq2SeqTrainingArguments(
-            output_dir=tmp,
-            time_budget=config.budget,
-            learning_rate=config.learning_rate,
-            save_strategy="no",
-            report_to="none",
-            disable_tqdm=True,
-            seed=seed,
-        )
-        trainer_cls = BudgetSeq2SeqTrainer if task == "seq2seq" else BudgetTrainer
-        trainer_cls(
-            model=peft_model, args=args, train_dataset=train_data, data_collator=collator, processing_class=tokenizer
-        ).train()
-    peft_model.eval()
-    if can_merge(model):
-        merged = merge_keeping_zeros(peft_model)
-        set_compression_history(merged, history)
-        record_compression(merged, dataclasses.replace(config, merged=True))
-        return merged, None
-    base = peft_model.get_base_model()
-    set_compression_history(base, history)
-    record_compression(base, dataclasses.replace(config, merged=False))
-    return base, peft_model

@@ -1,7 +1,8 @@
 """Scheduled DropHead (Zhou et al. 2020): drop whole attention heads during training."""
 
 from ..base import CompressionMethod, register_method
-from .callback import DROPHEAD_SCHEDULES, DropHeadCallback, DropHeadConfig, drophead_rate
+from .callback import DropHeadCallback
+from .config import DROPHEAD_SCHEDULES, DropHeadConfig, drophead_rate
 
 __all__ = ["DROPHEAD_SCHEDULES", "DropHeadCallback", "DropHeadConfig", "drophead_rate"]
 

@@ -1,6 +1,8 @@
 """Quantization: post-training (simulated k-bit, torchao int8, ONNX Runtime int8, bitsandbytes 8/4-bit),
 QAT and Quant-Noise."""
 
+import dataclasses
+
 from ..base import CliOption, CompressionMethod, register_method
 from .config import BACKENDS, QuantizationConfig
 from .onnx_modeling import (
@@ -30,8 +32,6 @@ __all__ = [
 
 
 def _post_training(config):
-    import dataclasses
-
     return dataclasses.replace(config, qat=False)
 
 
@@ -49,11 +49,7 @@ def _calibration(config, context) -> dict:
     """Static int8 (OpenVINO) calibrates on the recipe's training texts with its (possibly trimmed) tokenizer."""
     if config.backend != "openvino":
         return {}
-    corpus = context.get("corpus")
-    if corpus is None and context.get("data") is not None:  # `tlc-hf compress`: the data, not yet loaded
-        corpus = context["data"].load()
-    texts = corpus["train"]["text"] if corpus is not None and "train" in corpus else None
-    return {"tokenizer": context.get("tokenizer"), "calibration": texts}
+    return {"tokenizer": context.tokenizer, "calibration": context.train_texts()}
 
 
 def _describe(record: dict) -> str:

@@ -10,8 +10,13 @@ __all__ = ["PrunedT5Attention", "StructuredPruningCallback", "StructuredPruningC
 
 
 def _apply(model, config, context):
-    prune_structured_(model, config=config, dataloader=context.get("dataloader"))
+    batches = context.batches() if config.importance == "gradient" else None
+    prune_structured_(model, config=config, dataloader=batches)
     return model
+
+
+def _requires(config) -> set[str]:
+    return {"batches"} if config.importance == "gradient" else set()
 
 
 def _restore(model, record: dict) -> None:
@@ -38,6 +43,7 @@ register_method(
         apply=_apply,
         callback=StructuredPruningCallback,
         restore=_restore,
+        requires=_requires,
         describe=_describe,
         cli=(
             CliOption("prune_heads", "fraction of attention heads to remove, e.g. 0.5", type=float),

@@ -12,19 +12,18 @@ IMPORTANCE = ("magnitude", "gradient")
 class StructuredPruningConfig(ScheduleConfig):
     """Remove whole attention heads and FFN neurons (`heads`, `ffn`: fractions to remove, in [0, 1)).
 
-    `layout` and `native` are filled in by pruning: the shapes needed to rebuild the model on load, and
-    whether the config alone describes them (then plain `from_pretrained` loads the model).
+    Pruning records two outputs beside these fields: `layout`, the shapes needed to rebuild the model on load,
+    and `native`, whether the model config alone describes them (then plain `from_pretrained` loads the model).
     """
 
     method = "structured"
+    outputs = ("layout", "native")
     heads: float = field(default=0.5, metadata={"help": "Fraction of attention heads to remove, in [0, 1)."})
     ffn: float = field(default=0.5, metadata={"help": "Fraction of FFN neurons to remove, in [0, 1)."})
     importance: str = field(default="magnitude", metadata={"help": "magnitude or gradient (Michel et al. 2019)."})
     uniform: bool = field(default=False, metadata={"help": "Same count per layer (and native reload where possible)."})
     num_batches: int = field(default=8, metadata={"help": "Batches for gradient importance."})
     steps: int = field(default=4, metadata={"help": "Callback: prune in this many rounds between start and end."})
-    layout: dict | None = field(default=None, metadata={"help": "Filled by pruning: shapes to rebuild on load."})
-    native: bool | None = field(default=None, metadata={"help": "Filled by pruning: config describes the shapes."})
 
     def validate(self) -> None:
         super().validate()

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from ..base import record_compression
+from ..record import record_compression
 from ..sharding import defer_to_whole_, detect_engine, full, local
 from .config import StructuredPruningConfig
 from .t5 import make_pruned_t5_attention
@@ -359,7 +359,7 @@ def finish_plan_(model: nn.Module, config: StructuredPruningConfig, head_keep, n
         return None
     apply_plan_(model, attention, ffn, head_keep, neuron_keep)
     native = make_native_if_possible_(model, attention, ffn)
-    record_compression(model, dataclasses.replace(config, layout=layout_of(model, attention, ffn), native=native))
+    record_compression(model, config, layout=layout_of(model, attention, ffn), native=native)
     return native
 
 
