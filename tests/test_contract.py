@@ -8,31 +8,26 @@ import logging
 
 import pytest
 import torch
-from transformers import (
-    AutoModelForMaskedLM,
-    AutoModelForSeq2SeqLM,
-    AutoModelForSequenceClassification,
-    Trainer,
-    TrainingArguments,
-)
+from transformers import Trainer, TrainingArguments
 
 from tlc_hf import (
     CompressionRecipe,
     DistillationConfig,
-    DistillationTrainer,
-    MovementPruningCallback,
-    QATCallback,
     QuantizationConfig,
     StructuredPruningCallback,
     compression_history,
-    load_compressed,
-    prune_depth_,
-    prune_magnitude_,
-    prune_structured_,
-    quantize,
-    save_compressed,
 )
-from tlc_hf.compression import DropHeadCallback, MagnitudePruningCallback, OnnxModel, get_method, registered_methods
+from tlc_hf.compression import (
+    CompressionContext,
+    DepthPruningConfig,
+    DropHeadConfig,
+    MagnitudePruningCallback,
+    MagnitudePruningConfig,
+    MovementPruningConfig,
+    StructuredPruningConfig,
+    get_method,
+    registered_methods,
+)
 from tlc_hf.evaluation.bench import parameter_counts
 from tlc_hf.testing import (
     ENCODER_FAMILIES,
@@ -43,20 +38,9 @@ from tlc_hf.testing import (
     toy_dataset,
     train_tiny,
 )
+from tlc_hf.testing.contract import ContractCase, Trained, check_round_trip, compress_case
 
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-
-AUTO = {"bert": AutoModelForMaskedLM, "roberta": AutoModelForMaskedLM}
-
-
-def _auto(model):
-    if getattr(model.config, "is_encoder_decoder", False):
-        return AutoModelForSeq2SeqLM
-    return (
-        AutoModelForSequenceClassification
-        if model.config.num_labels and "Classification" in type(model).__name__
-        else AutoModelForMaskedLM
-    )
 
 
 def _train(model, family, callbacks, tmp_path, steps=8, save_steps=None):
@@ -73,189 +57,69 @@ def _train(model, family, callbacks, tmp_path, steps=8, save_steps=None):
     )
 
 
-# ---- every method alone, and the allowed pairs: (name, families, compress(model, family, tmp) -> model) ------
-def _structured(model, family, tmp):
-    prune_structured_(model, heads=0.5, ffn=0.5)
-    return model
-
-
-def _depth(model, family, tmp):
-    prune_depth_(model, layers=0.5)
-    return model
-
-
-def _magnitude(model, family, tmp):
-    prune_magnitude_(model, 0.6)
-    return model
-
-
-def _movement(model, family, tmp):
-    _train(model, family, [MovementPruningCallback(sparsity=0.6, start=0.0, end=0.5, update_every=2)], tmp)
-    return model.eval()
-
-
-def _structured_callback(model, family, tmp):
-    _train(model, family, [StructuredPruningCallback(heads=0.5, ffn=0.5, start=0.0, end=0.5, steps=2)], tmp)
-    return model.eval()
-
-
-def _qat(model, family, tmp):
-    _train(model, family, [QATCallback(QuantizationConfig(backend="simulated", qat=True, start=0.2))], tmp)
-    return model.eval()
-
-
-def _drophead(model, family, tmp):
-    _train(model, family, [DropHeadCallback(rate=0.2, seed=0)], tmp)
-    return model.eval()
-
-
-def _quantized(backend, bits=8):
-    def compress(model, family, tmp):
-        return quantize(model, backend=backend, bits=bits)
-
-    return compress
-
-
-def _openvino(model, family, tmp):
-    """OpenVINO static int8, calibrated on random ids (a tiny model has no tokenizer)."""
-    pytest.importorskip("openvino")
-    calibration = [{k: v.numpy() for k, v in random_batch(family, seed=seed).items()} for seed in range(4)]
-    return quantize(model, backend="openvino", calibration=calibration)
-
-
-def _then(*steps):
-    def compress(model, family, tmp):
-        for step in steps:
-            model = step(model, family, tmp)
-        return model
-
-    return compress
-
-
-def _kd_structured_qat(model, family, tmp):
-    teacher = tiny_model(family, seed=1)
-    labels = "decoder" if family in SEQ2SEQ_FAMILIES else "tokens"
-    args = TrainingArguments(
-        output_dir=str(tmp / "kd"),
-        max_steps=8,
-        per_device_train_batch_size=8,
-        learning_rate=3e-3,
-        report_to="none",
-        disable_tqdm=True,
-        use_cpu=True,
-        save_strategy="no",
-    )
-    callbacks = [
-        StructuredPruningCallback(heads=0.5, ffn=0.5, start=0.0, end=0.4, steps=2),
-        QATCallback(QuantizationConfig(backend="simulated", qat=True, start=0.5)),
-    ]
-    DistillationTrainer(
-        model=model.train(),
-        teacher_model=teacher,
-        distillation=DistillationConfig(),
-        args=args,
-        train_dataset=toy_dataset(family, labels=labels),
-        callbacks=callbacks,
-    ).train()
-    return model.eval()
-
-
-ALL, ENC = TINY_FAMILIES, ENCODER_FAMILIES
-CASES = {
-    "structured": (ALL, _structured),
-    "depth": (ALL, _depth),
-    "depth+structured+torchao": (ALL, _then(_depth, _structured, _quantized("torchao"))),
-    "depth+structured+onnx": (ENC, _then(_depth, _structured, _quantized("onnxruntime"))),
-    "structured-callback": (ALL, _structured_callback),
-    "magnitude": (ALL, _magnitude),
-    "movement": (ALL, _movement),
-    "qat-simulated": (ALL, _qat),
-    "drophead": (("bert", "t5"), _drophead),
-    "torchao": (ALL, _quantized("torchao")),
-    "bnb8": (ALL, _quantized("bitsandbytes", 8)),
-    "onnx": (ENC, _quantized("onnxruntime")),
-    "openvino": (ENC, _openvino),
-    "structured+openvino": (ENC, _then(_structured, _openvino)),
-    "structured+torchao": (ALL, _then(_structured, _quantized("torchao"))),
-    "structured+bnb8": (ALL, _then(_structured, _quantized("bitsandbytes", 8))),
-    "structured+bnb4": (ALL, _then(_structured, _quantized("bitsandbytes", 4))),
-    "structured+onnx": (ENC, _then(_structured, _quantized("onnxruntime"))),
-    "magnitude+torchao": (ALL, _then(_magnitude, _quantized("torchao"))),
-    "movement+bnb8": (("bert", "t5"), _then(_movement, _quantized("bitsandbytes", 8))),
-    "structured+magnitude": (ALL, _then(_structured, _magnitude)),
-    "qat+structured": (ALL, _then(_structured_callback, _qat)),
-    "kd+structured+qat": (ALL, _kd_structured_qat),
-}
-MATRIX = [(name, family) for name, (families, _) in CASES.items() for family in families]
-
-
 def _outputs(model, family):
     batch = random_batch(family)
     with torch.no_grad():
         return model(**batch).logits
 
 
-def _expected_methods(name):
-    return {
-        "structured-callback": ["structured"],
-        "qat-simulated": ["quantization"],
-        "torchao": ["quantization"],
-        "bnb8": ["quantization"],
-        "onnx": ["quantization"],
-        "openvino": ["quantization"],
-        "qat+structured": ["structured", "quantization"],
-        "kd+structured+qat": ["structured", "quantization"],
-    }.get(
-        name,
-        [
-            part.split("-")[0]
-            .replace("bnb8", "quantization")
-            .replace("bnb4", "quantization")
-            .replace("torchao", "quantization")
-            .replace("onnx", "quantization")
-            .replace("openvino", "quantization")
-            for part in name.split("+")
-        ],
+def _openvino_calibration(family):
+    """OpenVINO static int8, calibrated on random ids (a tiny model has no tokenizer)."""
+    pytest.importorskip("openvino")
+    return CompressionContext(
+        corpus=[{k: v.numpy() for k, v in random_batch(family, seed=s).items()} for s in range(4)]
     )
+
+
+# ---- every method alone, and the allowed pairs, as data: (families, steps) -> one generic tester ----------
+ALL, ENC = TINY_FAMILIES, ENCODER_FAMILIES
+STRUCTURED = StructuredPruningConfig(heads=0.5, ffn=0.5)
+DEPTH = DepthPruningConfig(layers=0.5)
+MAGNITUDE = MagnitudePruningConfig(sparsity=0.6)
+MOVEMENT = Trained(MovementPruningConfig(sparsity=0.6, start=0.0, end=0.5, update_every=2))
+STRUCTURED_TRAINED = Trained(StructuredPruningConfig(heads=0.5, ffn=0.5, start=0.0, end=0.5, steps=2))
+QAT = Trained(QuantizationConfig(backend="simulated", qat=True, start=0.2))
+TORCHAO, ONNX = QuantizationConfig(backend="torchao"), QuantizationConfig(backend="onnxruntime")
+BNB8, BNB4 = QuantizationConfig(backend="bitsandbytes", bits=8), QuantizationConfig(backend="bitsandbytes", bits=4)
+OPENVINO = QuantizationConfig(backend="openvino")
+KD_STRUCTURED_QAT = Trained(
+    DistillationConfig(),
+    StructuredPruningConfig(heads=0.5, ffn=0.5, start=0.0, end=0.4, steps=2),
+    QuantizationConfig(backend="simulated", qat=True, start=0.5),
+)
+CASES = {
+    "structured": ContractCase(ALL, (STRUCTURED,)),
+    "depth": ContractCase(ALL, (DEPTH,)),
+    "depth+structured+torchao": ContractCase(ALL, (DEPTH, STRUCTURED, TORCHAO)),
+    "depth+structured+onnx": ContractCase(ENC, (DEPTH, STRUCTURED, ONNX)),
+    "structured-callback": ContractCase(ALL, (STRUCTURED_TRAINED,)),
+    "magnitude": ContractCase(ALL, (MAGNITUDE,)),
+    "movement": ContractCase(ALL, (MOVEMENT,)),
+    "qat-simulated": ContractCase(ALL, (QAT,)),
+    "drophead": ContractCase(("bert", "t5"), (Trained(DropHeadConfig(rate=0.2, seed=0)),)),
+    "torchao": ContractCase(ALL, (TORCHAO,)),
+    "bnb8": ContractCase(ALL, (BNB8,)),
+    "onnx": ContractCase(ENC, (ONNX,)),
+    "openvino": ContractCase(ENC, (OPENVINO,), context=_openvino_calibration),
+    "structured+openvino": ContractCase(ENC, (STRUCTURED, OPENVINO), context=_openvino_calibration),
+    "structured+torchao": ContractCase(ALL, (STRUCTURED, TORCHAO)),
+    "structured+bnb8": ContractCase(ALL, (STRUCTURED, BNB8)),
+    "structured+bnb4": ContractCase(ALL, (STRUCTURED, BNB4)),
+    "structured+onnx": ContractCase(ENC, (STRUCTURED, ONNX)),
+    "magnitude+torchao": ContractCase(ALL, (MAGNITUDE, TORCHAO)),
+    "movement+bnb8": ContractCase(("bert", "t5"), (MOVEMENT, BNB8)),
+    "structured+magnitude": ContractCase(ALL, (STRUCTURED, MAGNITUDE)),
+    "qat+structured": ContractCase(ALL, (STRUCTURED_TRAINED, QAT)),
+    "kd+structured+qat": ContractCase(ALL, (KD_STRUCTURED_QAT,)),
+}
+MATRIX = [(name, family) for name, case in CASES.items() for family in case.families]
 
 
 @pytest.mark.parametrize(("name", "family"), MATRIX, ids=[f"{n}-{f}" for n, f in MATRIX])
 def test_every_method_round_trips_every_save_and_load_path(tmp_path, name, family):
     torch.manual_seed(0)
-    model = CASES[name][1](tiny_model(family), family, tmp_path)
-    expected = _outputs(model, family)
-    counts = parameter_counts(model)
-    assert [r["method"] for r in compression_history(model)] == _expected_methods(name)
-    onnx = isinstance(model, OnnxModel)
-    quantized = getattr(model, "hf_quantizer", None) is not None
-
-    saves = {"save_compressed": lambda d: save_compressed(model, d), "save_pretrained": model.save_pretrained}
-    if not onnx and not quantized:
-        saves["sparse"] = lambda d: save_compressed(model, d, storage="sparse")
-        saves["trainer.save_model"] = lambda d: Trainer(
-            model=model, args=TrainingArguments(output_dir=str(tmp_path / "t"), report_to="none", use_cpu=True)
-        ).save_model(d)
-    for how, save in saves.items():
-        directory = str(tmp_path / how)
-        save(directory)
-        with open(f"{directory}/config.json") as f:
-            config = json.load(f)
-        assert [r["method"] for r in config["tlc_compression"]["methods"]] == _expected_methods(name), how
-        loaders = {  # plain transformers, after `import tlc_hf` (an ONNX export comes back as its OnnxModelFor*)
-            "load_compressed": load_compressed,
-            "from_pretrained": lambda d: _auto(model).from_pretrained(d, device_map="cpu").eval(),
-        }
-        for loader_name, load in loaders.items():
-            loaded = load(directory)
-            torch.testing.assert_close(
-                _outputs(loaded, family), expected, atol=1e-5, rtol=0, msg=f"{how} -> {loader_name}"
-            )
-            assert isinstance(loaded, OnnxModel) is onnx, (how, loader_name)
-            if not onnx:
-                again = parameter_counts(loaded)
-                assert again["params_total"] == counts["params_total"], (how, loader_name)
-                assert again["params_nonzero"] == counts["params_nonzero"], (how, loader_name)
-                assert again["bits"] == counts["bits"], (how, loader_name)
+    case = CASES[name]
+    check_round_trip(compress_case(case, family, tmp_path), family, case.expected_methods(), tmp_path)
 
 
 @pytest.mark.parametrize("family", TINY_FAMILIES)
@@ -281,7 +145,7 @@ def test_a_mid_training_checkpoint_loads_with_from_pretrained(tmp_path, family):
 
 
 def test_every_registered_method_has_a_contract_row():
-    covered = {method for name in CASES for method in _expected_methods(name)} | {"distillation"}
+    covered = {config.method for case in CASES.values() for config in case.configs}
     ours = {name for name in registered_methods() if get_method(name).config_class.__module__.startswith("tlc_hf.")}
     assert ours - covered <= {"lora_recovery", "vocabulary"}  # in test_distillation_recipes.py, test_vocabulary.py
     for name in registered_methods():

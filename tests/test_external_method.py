@@ -1,15 +1,17 @@
 """A method registered from outside tlc_hf runs through a recipe, save, plain reload and the card, with no
-edit to tlc_hf: the registry is the only place the library looks."""
+edit to tlc_hf: the registry is the only place the library looks. Adding it = its code + one contract row."""
 
 from dataclasses import dataclass, field
 
+import pytest
 import torch
 from torch import nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from tlc_hf import CompressionRecipe, compression_history, run_recipe, save_compressed
+from tlc_hf import CompressionRecipe, compress_, compression_history, run_recipe, save_compressed
 from tlc_hf.compression import CompressionConfig, CompressionMethod, record_compression, register_method
 from tlc_hf.testing import tiny_model
+from tlc_hf.testing.contract import ContractCase, check_round_trip, compress_case
 
 
 @dataclass
@@ -73,8 +75,16 @@ def test_an_outside_method_runs_through_recipe_save_reload_and_card(tmp_path, sm
     assert loaded.bert.embeddings.position_embeddings.num_embeddings == 128
     assert compression_history(loaded)[0]["positions"] == 128
     ids = AutoTokenizer.from_pretrained(tmp_path / "out")(["a fine film"], return_tensors="pt")
-    reference = truncate_positions_(model.eval(), TruncatePositionsConfig(positions=128), {})
+    reference = compress_(model.eval(), TruncatePositionsConfig(positions=128)).model
     with torch.no_grad():
         torch.testing.assert_close(loaded(**ids).logits, reference(**ids).logits, atol=1e-6, rtol=0)
     card = (tmp_path / "out" / "README.md").read_text()
     assert "kept the first 128 position embeddings" in card
+
+
+CASE = ContractCase(("bert", "roberta"), (TruncatePositionsConfig(positions=64),))  # the method's contract row
+
+
+@pytest.mark.parametrize("family", CASE.families)
+def test_an_outside_method_keeps_the_contract(tmp_path, family):
+    check_round_trip(compress_case(CASE, family, tmp_path), family, CASE.expected_methods(), tmp_path)

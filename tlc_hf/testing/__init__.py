@@ -121,8 +121,11 @@ def toy_dataset(
     return rows
 
 
-def train_tiny(model, dataset, output_dir, callbacks=(), steps: int = 20, **overrides):
-    """Train `model` on `dataset` for `steps` CPU steps with a stock `Trainer`; returns the trainer."""
+def train_tiny(
+    model, dataset, output_dir, callbacks=(), steps: int = 20, trainer_class=None, teacher_model=None, **overrides
+):
+    """Train `model` on `dataset` for `steps` CPU steps with a stock `Trainer` (or `trainer_class`, e.g.
+    `DistillationTrainer` with `teacher_model` and `distillation`); returns the trainer."""
     from transformers import Trainer, TrainingArguments
 
     settings = dict(
@@ -135,8 +138,12 @@ def train_tiny(model, dataset, output_dir, callbacks=(), steps: int = 20, **over
         save_strategy="no",
         logging_steps=5,
     )
+    distillation = overrides.pop("distillation", None)
+    extra = {"teacher_model": teacher_model, "distillation": distillation} if teacher_model is not None else {}
     args = TrainingArguments(output_dir=str(output_dir), **{**settings, **overrides})
-    trainer = Trainer(model=model.train(), args=args, train_dataset=dataset, callbacks=list(callbacks))
+    trainer = (trainer_class or Trainer)(
+        model=model.train(), args=args, train_dataset=dataset, callbacks=list(callbacks), **extra
+    )
     trainer.train()
     return trainer
 
