@@ -35,12 +35,12 @@ def saved_classifier(tmp_path, small_corpus):
 
 
 def test_a_gradient_recipe_without_data_is_refused_before_anything_loads(tmp_path, saved_classifier, monkeypatch):
-    import tlc_hf.compression.loading as loading
+    import tlc_hf.workflows.recipe as workflow
 
     def no_loading(*args, **kwargs):
         raise AssertionError("the model was loaded before the recipe was refused")
 
-    monkeypatch.setattr(loading, "load_compressed", no_loading)
+    monkeypatch.setattr(workflow, "load_compressed", no_loading)
     with pytest.raises(ValueError) as err:
         run_recipe(CompressionRecipe.from_yaml(GRADIENT_RECIPE), saved_classifier[0], str(tmp_path / "out"))
     message = str(err.value)

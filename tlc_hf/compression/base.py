@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 
 from transformers import TrainerCallback
 
+from .. import __version__
+from ..budget.schedules import UNBOUNDED_MAX_STEPS
 from .record import record_compression  # noqa: F401  (re-exported: methods record themselves)
 
 logger = logging.getLogger(__name__)
@@ -197,8 +199,6 @@ class CompressionConfig:
         pass
 
     def to_dict(self) -> dict[str, Any]:
-        from .. import __version__
-
         return {"method": self.method, "tlc_hf_version": __version__, **dataclasses.asdict(self)}
 
     @classmethod
@@ -308,8 +308,6 @@ class CompressionCallback(TrainerCallback):
     def progress(self, state) -> float:
         if self.budget is not None:
             return self.budget.progress
-        from ..budget.schedules import UNBOUNDED_MAX_STEPS
-
         if state.max_steps <= 0 or state.max_steps >= UNBOUNDED_MAX_STEPS:
             raise ValueError(
                 f"{type(self).__name__} cannot tell progress: max_steps={state.max_steps} and no time budget is linked. "

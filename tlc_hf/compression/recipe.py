@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from transformers import TrainingArguments
 
+from ..budget.duration import parse_duration
+from ..training.arguments import check_positive_sizes
 from .base import CompressionConfig, get_method, registered_methods
 from .context import check_requirements
 
@@ -74,17 +77,11 @@ class CompressionRecipe:
         if any(m.method == "distillation" for m in self.methods):
             raise ValueError("give distillation under 'distillation:', not as a method")
         if self.budget is not None:
-            from ..budget.duration import parse_duration
-
             parse_duration(self.budget, "budget")
-        from transformers import TrainingArguments
-
         allowed = {f.name for f in dataclasses.fields(TrainingArguments)}
         unknown = sorted(set(self.training) - allowed)
         if unknown:
             raise ValueError(f"training fields {unknown} are not TrainingArguments fields")
-        from ..training.arguments import check_positive_sizes
-
         try:
             check_positive_sizes(self.training)
         except ValueError as err:

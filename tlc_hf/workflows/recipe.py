@@ -15,10 +15,18 @@ import os
 import shutil
 import tempfile
 
+from transformers import AutoConfig, AutoTokenizer, set_seed
+
 from ..compression.base import get_method
 from ..compression.compress import compress_
 from ..compression.context import CompressionContext, provided
+from ..compression.loading import load_compressed, save_compressed
 from ..compression.recipe import CompressionRecipe
+from ..compression.record import record_compression
+from ..data.identity import DataIdentity, data_identity, record_data_identity, resolve_data
+from ..evaluation.evaluate_model import infer_task
+from ..hub.card import render_model_card
+from ..hub.report import build_report
 
 logger = logging.getLogger(__name__)
 
@@ -64,13 +72,6 @@ def run_recipe(
         run_recipe(recipe, "out/finetuned", "out/compressed", task="classification")
         ```
     """
-    from transformers import AutoConfig, AutoTokenizer, set_seed
-
-    from ..compression.loading import load_compressed, save_compressed
-    from ..compression.record import record_compression
-    from ..data.identity import DataIdentity, data_identity, record_data_identity, resolve_data
-    from ..evaluation.evaluate_model import infer_task
-
     # what the methods need is checked before anything loads: data means data given or recorded in the model
     # (fine-tuning alone falls back to the default corpus; a method that reads data to decide never does)
     known_data = corpus is not None or data is not None or max_examples is not None
@@ -124,9 +125,6 @@ def run_recipe(
         shutil.rmtree(trained_dir, ignore_errors=True)
     if not report:
         return {"output_dir": output_dir}
-    from ..hub.card import render_model_card
-    from ..hub.report import build_report
-
     measured = build_report(
         output_dir, model_dir, task=task, corpus=corpus, data=identity, targets=recipe.targets, **(report_kwargs or {})
     )
