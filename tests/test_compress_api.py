@@ -141,3 +141,17 @@ class _Incomplete(CompressionConfig):
 def test_an_incomplete_method_is_refused_when_it_is_registered(method, fragment):
     with pytest.raises(ValueError, match=fragment):
         register_method(method)
+
+
+def test_cli_vocabulary_without_data_is_refused_before_the_model_loads(
+    saved_classifier, tmp_path, capsys, monkeypatch
+):
+    import tlc_hf.compression.loading as loading
+    from tlc_hf.cli import main
+
+    monkeypatch.setattr(loading, "load_compressed", lambda *a, **k: pytest.fail("the model was loaded"))
+    argv = ["compress", saved_classifier[0], "--output_dir", str(tmp_path / "out"), "--prune_vocabulary", "1"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "tlc-hf compress: method 'vocabulary' needs data" in err
+    assert not (tmp_path / "out").exists()

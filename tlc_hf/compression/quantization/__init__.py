@@ -14,7 +14,7 @@ from .onnx_modeling import (
 )
 from .quantize import quantize
 from .simulated import fake_quantize
-from .training import QATCallback, QuantNoiseCallback
+from .callback import QATCallback, QuantNoiseCallback
 
 __all__ = [
     "BACKENDS",
