@@ -4,6 +4,7 @@ QAT and Quant-Noise."""
 import dataclasses
 
 from ..base import CliOption, CompressionMethod, register_method
+from .callback import QATCallback, QuantNoiseCallback
 from .config import BACKENDS, QuantizationConfig
 from .onnx_modeling import (
     OnnxModel,
@@ -14,7 +15,6 @@ from .onnx_modeling import (
 )
 from .quantize import quantize
 from .simulated import fake_quantize
-from .callback import QATCallback, QuantNoiseCallback
 
 __all__ = [
     "BACKENDS",

@@ -83,7 +83,7 @@ class QATCallback(CompressionCallback):
         for module in self.targets.values():  # the whole weight's grid (per-tensor scales span all shards)
             set_full_(module.weight, fake_quantize(full(module.weight), c.bits, c.granularity, c.symmetric))
         self.active = False
-        record_compression(model, {**c.to_dict(), "qat": True, "backend": "simulated", "convert_to": c.backend})
+        record_compression(model, {**c.to_dict(), "qat": True, "backend": "simulated"}, convert_to=c.backend)
 
 
 class QuantNoiseCallback(CompressionCallback):

@@ -39,6 +39,7 @@ class QuantizationConfig(ScheduleConfig, TargetSelection):
     """
 
     method = "quantization"
+    outputs = ("convert_to",)  # recorded by QAT: the backend the simulated weights are converted to
     backend: str = field(default="simulated", metadata={"help": f"One of {BACKENDS}."})
     bits: int = field(default=8, metadata={"help": "Weight bits: 2-8 for simulated, 8 (or 4 for bitsandbytes)."})
     granularity: str = field(
