@@ -155,3 +155,18 @@ def test_cli_vocabulary_without_data_is_refused_before_the_model_loads(
     err = capsys.readouterr().err
     assert "tlc-hf compress: method 'vocabulary' needs data" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_every_method_folder_has_the_same_shape():
+    """config.py holds the config; the folder's __init__ registers it (apply / callback / finalize / trainer)."""
+    from tlc_hf.compression import get_method, registered_methods
+
+    for name in registered_methods():
+        method = get_method(name)
+        module = method.config_class.__module__
+        if not module.startswith("tlc_hf."):
+            continue  # registered from outside (tests/test_external_method.py)
+        assert module.endswith(".config"), (name, module)
+        hooks = [method.apply, method.callback, method.finalize, method.trainer, method.describe]
+        package = module.rpartition(".")[0]
+        assert all(h is None or h.__module__.startswith(package) or isinstance(h, type) for h in hooks), name
