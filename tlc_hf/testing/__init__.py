@@ -126,7 +126,7 @@ def train_tiny(
 ):
     """Train `model` on `dataset` for `steps` CPU steps with a stock `Trainer` (or `trainer_class`, e.g.
     `DistillationTrainer` with `teacher_model` and `distillation`); returns the trainer."""
-    from transformers import Trainer, TrainingArguments
+    from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainingArguments
 
     settings = dict(
         max_steps=steps,
@@ -140,10 +140,10 @@ def train_tiny(
     )
     distillation = overrides.pop("distillation", None)
     extra = {"teacher_model": teacher_model, "distillation": distillation} if teacher_model is not None else {}
-    args = TrainingArguments(output_dir=str(output_dir), **{**settings, **overrides})
-    trainer = (trainer_class or Trainer)(
-        model=model.train(), args=args, train_dataset=dataset, callbacks=list(callbacks), **extra
-    )
+    trainer_class = trainer_class or Trainer
+    arguments_class = Seq2SeqTrainingArguments if issubclass(trainer_class, Seq2SeqTrainer) else TrainingArguments
+    args = arguments_class(output_dir=str(output_dir), **{**settings, **overrides})
+    trainer = trainer_class(model=model.train(), args=args, train_dataset=dataset, callbacks=list(callbacks), **extra)
     trainer.train()
     return trainer
 
