@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 
 from ...evaluation.stats import wilson_interval
@@ -19,12 +20,19 @@ def fine_tune_sizes(runs: list[dict], preset: dict, output_dir: str, seed: int) 
     for run in runs:
         out = os.path.join(output_dir, run["label"])
         learning_rate = run["learning_rate"] * preset["finetune_lr_ratio"]
-        fine_tune(run["dir"], out, preset["finetune"], learning_rate, preset, seed)
-        results[run["label"]] = {"dir": out, "learning_rate": learning_rate, **evaluate_on_test(out, preset)}
+        steps = fine_tune(run["dir"], out, preset["finetune"], learning_rate, preset, seed)
+        results[run["label"]] = {
+            "dir": out,
+            "learning_rate": learning_rate,
+            "steps": steps,
+            **evaluate_on_test(out, preset),
+        }
         r = results[run["label"]]
+        busy = steps < preset["min_finetune_steps"]
         print(
-            f"  {run['label']}: lr {learning_rate:.1e}, test accuracy {r['accuracy']:.3f} "
-            f"(95% CI {r['ci'][0]:.3f}-{r['ci'][1]:.3f}){'' if r['learned'] else '  <- did not learn: a failed run'}",
+            f"  {run['label']}: lr {learning_rate:.1e}, {steps} steps, test accuracy {r['accuracy']:.3f} "
+            f"(95% CI {r['ci'][0]:.3f}-{r['ci'][1]:.3f}){'' if r['learned'] else '  <- did not learn: a failed run'}"
+            f"{'  <- too few steps: the machine was busy' if busy else ''}",
             flush=True,
         )
     return results
@@ -39,9 +47,9 @@ def fine_tune(
     seed: int,
     progress: bool = False,
     **overrides,
-) -> None:
+) -> int:
     """`tlc_hf.workflows.train` on the sentiment task, quietly (the demo prints one line per size); with
-    `progress`, the budget's progress bar."""
+    `progress`, the budget's progress bar. Returns the optimizer steps the budget bought."""
     from ...training.arguments import BudgetTrainingArguments
     from ..train import TrainCommandArguments, train
 
@@ -69,6 +77,8 @@ def fine_tune(
     )
     with contextlib.redirect_stdout(io.StringIO()):  # Trainer.log_metrics prints its table
         train(command, args)
+    with open(os.path.join(out, "trainer_state.json")) as f:
+        return json.load(f)["global_step"]
 
 
 def held_out_reviews(count: int, seed: int):
