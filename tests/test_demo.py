@@ -272,3 +272,28 @@ def test_demo_refuses_more_than_one_base_size_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="give one base size DEPTHxWIDTH, e.g. 2x64"):
         run_demo(str(tmp_path / "demo"), quick=True, sizes="2x64,4x64", real_model=False)
     assert not (tmp_path / "demo").exists()
+
+
+def test_presets_are_typed_records_and_the_command_shows_the_demo_log(capsys):
+    import dataclasses
+    import logging
+
+    from tlc_hf.commands.demo import show_progress_lines
+    from tlc_hf.workflows.demo.preset import PRESETS
+
+    quick, default = PRESETS["quick"], PRESETS["default"]
+    assert (quick.finetune, quick.finetune_lr_ratio, quick.claim2_held_out) == ("28s", 0.2, None)
+    assert default.claim2_held_out == 4000 and default.depth_factors == (2, 4) and default.base == quick.base
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        quick.finetune = "1s"
+    with pytest.raises(TypeError, match="finetune_budget"):
+        dataclasses.replace(quick, finetune_budget="1s")
+    assert json.loads(json.dumps(quick.to_dict()))["pretrain"] == "18s"
+    demo = logging.getLogger("tlc_hf.workflows.demo")
+    kept = demo.handlers[:], demo.level, demo.propagate
+    try:
+        show_progress_lines()
+        logging.getLogger("tlc_hf.workflows.demo.finetuning").info("  2x64: a line")
+        assert capsys.readouterr().out == "  2x64: a line\n"
+    finally:
+        demo.handlers[:], demo.level, demo.propagate = kept
