@@ -296,4 +296,5 @@ def test_presets_are_typed_records_and_the_command_shows_the_demo_log(capsys):
         logging.getLogger("tlc_hf.workflows.demo.finetuning").info("  2x64: a line")
         assert capsys.readouterr().out == "  2x64: a line\n"
     finally:
-        demo.handlers[:], demo.level, demo.propagate = kept
+        demo.handlers[:], demo.propagate = kept[0], kept[2]
+        demo.setLevel(kept[1])
