@@ -84,7 +84,7 @@ def run_demo(
 def _run(preset: DemoPreset, output_dir: str, real_model: bool, started: float) -> dict:
     from ...data import train_tokenizer
     from ...data.identity import DataIdentity
-    from ...hub.report import environment
+    from ...evaluation.measure import environment
     from .byte_budget import compress_to_budget, plot_budget
     from .finetuning import fine_tune_sizes
     from .pretraining import plot_families, pretrain_families
