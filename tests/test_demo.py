@@ -196,14 +196,15 @@ def test_a_size_that_stayed_at_chance_is_a_failed_run_and_leaves_the_verdict():
     assert "Did the larger compressed model beat" not in text
 
 
-def test_a_fine_tune_with_too_few_steps_is_called_a_busy_machine_not_a_finding():
+def test_a_fine_tune_with_too_few_steps_is_no_finding_and_says_why():
     report = _report(_claim1(), learned=False)
     report["preset"]["min_finetune_steps"] = 300
     report["finetuned"]["B"]["steps"], report["finetuned"]["W"]["steps"] = 1200, 30
     text = " ".join(summarize(report))
-    assert "Machine too busy: W got 30 steps in its 25s (this preset needs at least 300" in text
+    assert "Too few steps to judge: W got 30 steps in its 25s (this preset needs at least 300" in text
+    assert "the machine was busy with other work or the budget is short" in text
     report["finetuned"]["W"]["steps"] = 300
-    assert "Machine too busy" not in " ".join(summarize(report))
+    assert "Too few steps" not in " ".join(summarize(report))
     report["summary"] = summarize(report)
     assert "| W | 3.0e-04 | 300 | 0.500 | 0.450-0.550 | **no** |" in render_markdown(report)
 

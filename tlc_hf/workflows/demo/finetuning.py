@@ -41,7 +41,7 @@ def fine_tune_sizes(runs: list[dict], preset: DemoPreset, output_dir: str) -> di
             r["accuracy"],
             *r["ci"],
             "" if r["learned"] else "  <- did not learn: a failed run",
-            "  <- too few steps: the machine was busy" if busy else "",
+            "  <- too few steps to judge (a busy machine?)" if busy else "",
         )
     return results
 

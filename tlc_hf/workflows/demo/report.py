@@ -83,9 +83,9 @@ def _finetuning(report: dict) -> list[str]:
     busy = {k: v["steps"] for k, v in rows.items() if v.get("steps") is not None and v["steps"] < least}
     if busy:
         lines.append(
-            f"Machine too busy: {', '.join(f'{k} got {n} steps' for k, n in busy.items())} in its {budget} (this "
-            f"preset needs at least {least} for an accuracy to say something about a size); other work had the "
-            "cores. Rerun on a quiet machine or with a longer --budget."
+            f"Too few steps to judge: {', '.join(f'{k} got {n} steps' for k, n in busy.items())} in its {budget} "
+            f"(this preset needs at least {least} for an accuracy to say something about a size): the machine was "
+            "busy with other work or the budget is short. Rerun on a quiet machine or with a longer --budget."
         )
     failed = [k for k, v in rows.items() if not v["learned"]]
     if failed:
