@@ -19,7 +19,7 @@ TASK_SOURCE = "rotten_tomatoes"
 
 
 def fine_tune_sizes(runs: list[dict], preset: DemoPreset, output_dir: str) -> dict:
-    """label -> {dir, learning_rate, accuracy, ci, examples, learned, predictions, references}."""
+    """label -> {dir, learning_rate, steps, accuracy, ci, examples, learned, predictions, references}."""
     results = {}
     for run in runs:
         out = os.path.join(output_dir, run["label"])
