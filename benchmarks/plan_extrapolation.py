@@ -39,15 +39,15 @@ def main() -> None:
     args = parser.parse_args()
     quick = PRESETS["quick"]
     sizes = "2x64,4x64,2x128"  # the quick preset's base, deeper and wider
-    data = DataIdentity(source=quick["pretrain_source"])
+    data = DataIdentity(source=quick.pretrain_source)
     settings = dict(
         base="roberta-tiny",
         sizes=sizes,
-        batch_size=quick["pretrain_batch"],
-        seq_len=quick["block_size"],
-        vocab_size=quick["vocab_size"],
-        learning_rate=quick["pretrain_lr"],
-        latency_seq_len=quick["max_length"],
+        batch_size=quick.pretrain_batch,
+        seq_len=quick.block_size,
+        vocab_size=quick.vocab_size,
+        learning_rate=quick.pretrain_lr,
+        latency_seq_len=quick.max_length,
     )
     planned = plan(
         args.budget,
@@ -61,7 +61,7 @@ def main() -> None:
     )
     print(planned.table(), "\n", planned.recommendation)
 
-    corpus, tokenizer = _data_and_tokenizer("roberta-tiny", data, quick["vocab_size"], None, 0)
+    corpus, tokenizer = _data_and_tokenizer("roberta-tiny", data, quick.vocab_size, None, 0)
     base = resolve_config("roberta-tiny")
     rates = {(c.num_layers, c.hidden_size): c.learning_rate for c in planned.candidates}
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,12 +71,12 @@ def main() -> None:
             budget=args.budget,
             base=base,
             head_dim=base.hidden_size // base.num_attention_heads,
-            batch_sizes=[quick["pretrain_batch"]],
+            batch_sizes=[quick.pretrain_batch],
             learning_rate_for=lambda d, w: rates[(d, w)],
             eval_every=parse_duration(args.budget) / 10,
             corpus=corpus,
             tokenizer=tokenizer,
-            block_size=quick["block_size"],
+            block_size=quick.block_size,
             time_lr_schedule="constant",
         )
     rows = []

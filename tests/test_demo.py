@@ -196,6 +196,19 @@ def test_a_size_that_stayed_at_chance_is_a_failed_run_and_leaves_the_verdict():
     assert "Did the larger compressed model beat" not in text
 
 
+def test_a_fine_tune_with_too_few_steps_is_no_finding_and_says_why():
+    report = _report(_claim1(), learned=False)
+    report["preset"]["min_finetune_steps"] = 300
+    report["finetuned"]["B"]["steps"], report["finetuned"]["W"]["steps"] = 1200, 30
+    text = " ".join(summarize(report))
+    assert "Too few steps to judge: W got 30 steps in its 25s (this preset needs at least 300" in text
+    assert "the machine was busy with other work or the budget is short" in text
+    report["finetuned"]["W"]["steps"] = 300
+    assert "Too few steps" not in " ".join(summarize(report))
+    report["summary"] = summarize(report)
+    assert "| W | 3.0e-04 | 300 | 0.500 | 0.450-0.550 | **no** |" in render_markdown(report)
+
+
 def test_report_md_has_every_section_its_plots_and_the_summary():
     report = _report(_claim1())
     report["summary"] = summarize(report)
@@ -260,3 +273,29 @@ def test_demo_refuses_more_than_one_base_size_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="give one base size DEPTHxWIDTH, e.g. 2x64"):
         run_demo(str(tmp_path / "demo"), quick=True, sizes="2x64,4x64", real_model=False)
     assert not (tmp_path / "demo").exists()
+
+
+def test_presets_are_typed_records_and_the_command_shows_the_demo_log(capsys):
+    import dataclasses
+    import logging
+
+    from tlc_hf.commands.demo import show_progress_lines
+    from tlc_hf.workflows.demo.preset import PRESETS
+
+    quick, default = PRESETS["quick"], PRESETS["default"]
+    assert (quick.finetune, quick.finetune_lr_ratio, quick.claim2_held_out) == ("28s", 0.2, None)
+    assert default.claim2_held_out == 4000 and default.depth_factors == (2, 4) and default.base == quick.base
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        quick.finetune = "1s"
+    with pytest.raises(TypeError, match="finetune_budget"):
+        dataclasses.replace(quick, finetune_budget="1s")
+    assert json.loads(json.dumps(quick.to_dict()))["pretrain"] == "18s"
+    demo = logging.getLogger("tlc_hf.workflows.demo")
+    kept = demo.handlers[:], demo.level, demo.propagate
+    try:
+        show_progress_lines()
+        logging.getLogger("tlc_hf.workflows.demo.finetuning").info("  2x64: a line")
+        assert capsys.readouterr().out == "  2x64: a line\n"
+    finally:
+        demo.handlers[:], demo.propagate = kept[0], kept[2]
+        demo.setLevel(kept[1])

@@ -1,6 +1,7 @@
 """Push and pull through the Hub's HTTP API: the unmodified huggingface_hub and transformers clients against the
 Hub-compatible test server (tlc_hf.testing.hub) on 127.0.0.1, for every compressed kind."""
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -386,6 +387,7 @@ def test_the_demo_cards_the_real_minilm_as_its_base(tmp_path, monkeypatch):
     import tlc_hf.pretrained as pretrained
     import tlc_hf.workflows.recipe as recipe
     from tlc_hf.workflows.demo import real_model
+    from tlc_hf.workflows.demo.preset import QUICK
 
     calls = []
     monkeypatch.setattr(pretrained, "minilm_dir", lambda: str(tmp_path / "minilm"))
@@ -393,8 +395,10 @@ def test_the_demo_cards_the_real_minilm_as_its_base(tmp_path, monkeypatch):
     monkeypatch.setattr(recipe, "run_recipe", lambda *args, **kwargs: calls.append(kwargs))
     row = {"name": "cpu-int8", "smaller": 4.0, "speedup": 2.0, "accuracy_change": 0.0}
     monkeypatch.setattr(frontier, "measure_frontier", lambda variants, rounds: [row])
-    preset = dict(real_finetune="1s", real_lr=1e-4, real_batch=8, real_variants=[], real_recipe="cpu-int8")
-    real_model.compress_real_model({**preset, "latency_rounds": 1}, str(tmp_path), seed=0)
+    preset = dataclasses.replace(
+        QUICK, real_finetune="1s", real_batch=8, real_variants=(), real_recipe="cpu-int8", latency_rounds=1
+    )
+    real_model.compress_real_model(preset, str(tmp_path))
     assert [c["report_kwargs"]["base_model"] for c in calls] == ["sentence-transformers/all-MiniLM-L6-v2"]
 
 

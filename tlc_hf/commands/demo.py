@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, rest: list[str]) -> int:
     from ..workflows.demo import run_demo
 
+    show_progress_lines()
     run_demo(
         args.output_dir,
         quick=args.quick,
@@ -28,3 +31,14 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
         real_model=not args.no_real_model,
     )
     return 0
+
+
+def show_progress_lines() -> None:
+    """The demo logs a line per stage and per size (`tlc_hf.workflows.demo`): the command shows them on stdout."""
+    demo = logging.getLogger("tlc_hf.workflows.demo")
+    if not demo.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        demo.addHandler(handler)
+    demo.setLevel(logging.INFO)
+    demo.propagate = False

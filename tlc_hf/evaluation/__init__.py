@@ -2,6 +2,7 @@
 
 from .bench import benchmark_model, compare_latency, cpu_description, parameter_counts, size_on_disk_mb
 from .evaluate_model import evaluate_model, infer_task
+from .measure import ModelMeasurement, environment, measure_model
 from .metrics import accuracy_metrics, masked_token_loss_sums, perplexity, perplexity_metrics
 
 __all__ = [
@@ -10,6 +11,9 @@ __all__ = [
     "cpu_description",
     "evaluate_model",
     "infer_task",
+    "ModelMeasurement",
+    "environment",
+    "measure_model",
     "parameter_counts",
     "size_on_disk_mb",
     "accuracy_metrics",

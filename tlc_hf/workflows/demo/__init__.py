@@ -16,85 +16,23 @@ Example:
     report = run_demo("out/demo", quick=True)   # about 5 minutes on 2 CPU cores
     print(report["summary"])
     ```
+
+Progress goes to the `tlc_hf.workflows.demo` logger, a line per stage and per size (`tlc-hf demo` shows it on
+stdout; from Python, `logging.basicConfig(level=logging.INFO)`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
 import time
 
 from ...budget.duration import format_duration, parse_duration
+from .preset import PRESETS, DemoPreset
 
-_QUICK = dict(
-    base="2x64",
-    depth_factors=(2,),
-    width_factors=(2,),
-    pretrain="18s",
-    finetune="28s",  # the smallest size once ended at 0.585 after 22 s: more steps for a margin over 0.6
-    pretrain_source="rotten_tomatoes",
-    vocab_size=2048,
-    block_size=64,
-    max_length=64,
-    pretrain_batch=8,
-    pretrain_lr=3e-3,
-    finetune_batch=16,
-    # fine-tuning LR = the size's pretraining LR x this; at 0.2 the two smaller sizes stayed at chance in a
-    # run where other work halved the steps 28 s bought (0.499, 0.501; the 2x128 learned: 0.639)
-    finetune_lr_ratio=0.5,
-    real_finetune="30s",
-    real_lr=1e-4,
-    real_batch=16,
-    real_recipe="cpu-int8-vocab",
-    real_variants=("vocabulary",),
-    latency_rounds=3,
-)
-_LONGER = dict(  # the real model with time to recover from pruning: the best recipe of the frontier
-    real_lr=5e-5,
-    real_batch=32,
-    real_recipe="cpu-compact",
-    real_variants=("vocabulary", "cpu-int8", "cpu-int8-vocab"),
-    latency_rounds=10,
-)
-PRESETS = {
-    "quick": _QUICK,  # about 5 minutes on 2 CPU cores
-    # about 35 minutes on 2 CPU cores
-    "default": {
-        **_QUICK,
-        **_LONGER,
-        "depth_factors": (2, 4),
-        "width_factors": (2, 4),
-        "pretrain": "2m",
-        "finetune": "1m",
-        "finetune_lr_ratio": 0.2,  # a minute is enough steps at the lower rate (0.656-0.684 measured)
-        "real_finetune": "4m",
-        "real_recipe_budget": "8m",
-        # claim 2 on 4,000 held-out IMDB reviews (never trained on: the models see Rotten Tomatoes only), so
-        # the paired interval is about +-2 points instead of +-5.5 on the 427 Rotten Tomatoes test reviews
-        "claim2_held_out": 4000,
-    },
-    # on a GPU, where a larger model costs less than proportionally more per step (the paper's regime);
-    # not measured here (no GPU was lent to this project's sessions)
-    "gpu": {
-        **_QUICK,
-        **_LONGER,
-        "base": "4x256",
-        "depth_factors": (2, 3),
-        "width_factors": (2, 3),
-        "pretrain": "10m",
-        "finetune": "2m",
-        "pretrain_source": "both",
-        "vocab_size": 8192,
-        "block_size": 128,
-        "max_length": 128,
-        "pretrain_batch": 64,
-        "pretrain_lr": 1e-3,
-        "finetune_batch": 32,
-        "finetune_lr_ratio": 0.1,
-        "real_finetune": "4m",
-        "real_recipe_budget": "12m",
-    },
-}
+logger = logging.getLogger(__name__)
 
 
 def run_demo(
@@ -119,16 +57,16 @@ def run_demo(
     import torch
 
     name = "quick" if quick else ("gpu" if torch.cuda.is_available() else "default")
-    preset = dict(PRESETS[name], name=name, seed=seed)
+    preset = dataclasses.replace(PRESETS[name], seed=seed)
     if budget is not None:
-        preset["pretrain"] = format_duration(parse_duration(budget, "budget"))
-        preset["finetune"] = format_duration(parse_duration(budget, "budget") / 3)
+        seconds = parse_duration(budget, "budget")
+        preset = dataclasses.replace(preset, pretrain=format_duration(seconds), finetune=format_duration(seconds / 3))
     if sizes is not None:
         from ...scaling.sweep import parse_sizes
 
         if len(parse_sizes(sizes)) != 1:  # a bad size fails here, before any work
             raise ValueError(f"sizes={sizes!r}: give one base size DEPTHxWIDTH, e.g. 2x64; the families grow from it")
-        preset["base"] = sizes
+        preset = dataclasses.replace(preset, base=sizes)
     if real_model:
         from ...pretrained import minilm_dir
 
@@ -140,13 +78,13 @@ def run_demo(
     from .quiet import quiet_run
 
     with quiet_run():
-        return _run(preset, output_dir, seed, real_model, started)
+        return _run(preset, output_dir, real_model, started)
 
 
-def _run(preset: dict, output_dir: str, seed: int, real_model: bool, started: float) -> dict:
+def _run(preset: DemoPreset, output_dir: str, real_model: bool, started: float) -> dict:
     from ...data import train_tokenizer
     from ...data.identity import DataIdentity
-    from ...hub.report import environment
+    from ...evaluation.measure import environment
     from .byte_budget import compress_to_budget, plot_budget
     from .finetuning import fine_tune_sizes
     from .pretraining import plot_families, pretrain_families
@@ -157,26 +95,29 @@ def _run(preset: dict, output_dir: str, seed: int, real_model: bool, started: fl
 
     def stage(number: int, text: str) -> None:
         timings[f"at_stage_{number}_s"] = round(time.monotonic() - started, 1)
-        print(f"[{number}/5 {format_duration(time.monotonic() - started)}] {text}", flush=True)
+        logger.info("[%d/5 %s] %s", number, format_duration(time.monotonic() - started), text)
 
     stage(
         1,
-        f"{preset['pretrain_source']} reviews, a {preset['vocab_size']}-token BPE tokenizer; claim 1: MLM "
-        f"pretraining of the depth and width families of {preset['base']}, {preset['pretrain']} each",
+        f"{preset.pretrain_source} reviews, a {preset.vocab_size}-token BPE tokenizer; claim 1: MLM "
+        f"pretraining of the depth and width families of {preset.base}, {preset.pretrain} each",
     )
-    corpus = DataIdentity(source=preset["pretrain_source"], split_seed=seed).load()
-    tokenizer = train_tokenizer("roberta", preset["vocab_size"], corpus)
-    claim1 = pretrain_families(preset, corpus, tokenizer, os.path.join(output_dir, "pretrain"), seed)
+    corpus = DataIdentity(source=preset.pretrain_source, split_seed=preset.seed).load()
+    tokenizer = train_tokenizer("roberta", preset.vocab_size, corpus)
+    claim1 = pretrain_families(preset, corpus, tokenizer, os.path.join(output_dir, "pretrain"))
     plot_families(claim1, os.path.join(output_dir, "curves.png"))
     for run in claim1["runs"]:
-        print(
-            f"  {run['label']}: perplexity {run['final_perplexity']:.0f} (unigram {claim1['unigram_perplexity']:.0f}), "
-            f"{run['tokens_per_s'] / 1e3:.1f}k tokens/s, {run['step_cost_ratio']:.2f}x the base's time per step",
-            flush=True,
+        logger.info(
+            "  %s: perplexity %.0f (unigram %.0f), %.1fk tokens/s, %.2fx the base's time per step",
+            run["label"],
+            run["final_perplexity"],
+            claim1["unigram_perplexity"],
+            run["tokens_per_s"] / 1e3,
+            run["step_cost_ratio"],
         )
 
-    stage(2, f"fine-tuning every size on Rotten Tomatoes for {preset['finetune']}")
-    finetuned = fine_tune_sizes(claim1["runs"], preset, os.path.join(output_dir, "finetune"), seed)
+    stage(2, f"fine-tuning every size on Rotten Tomatoes for {preset.finetune}")
+    finetuned = fine_tune_sizes(claim1["runs"], preset, os.path.join(output_dir, "finetune"))
 
     stage(3, "claim 2: every size compressed to the base's fp32 bytes (int8, then pruning + int8)")
     claim2 = compress_to_budget(finetuned, preset, os.path.join(output_dir, "compressed"))
@@ -184,10 +125,8 @@ def _run(preset: dict, output_dir: str, seed: int, real_model: bool, started: fl
 
     real = None
     if real_model:
-        stage(
-            4, f"the real all-MiniLM-L6-v2: fine-tune {preset['real_finetune']}, compress with {preset['real_recipe']}"
-        )
-        real = compress_real_model(preset, os.path.join(output_dir, "real_model"), seed)
+        stage(4, f"the real all-MiniLM-L6-v2: fine-tune {preset.real_finetune}, compress with {preset.real_recipe}")
+        real = compress_real_model(preset, os.path.join(output_dir, "real_model"))
         from ...evaluation.frontier import plot_frontier
 
         plot_frontier(
@@ -195,11 +134,11 @@ def _run(preset: dict, output_dir: str, seed: int, real_model: bool, started: fl
         )
     stage(5, "report")
     report = {
-        "preset": preset,
+        "preset": preset.to_dict(),
         "hardware": environment()[1],
         "claim1": claim1,
         "finetuned": {
-            k: {x: v[x] for x in ("accuracy", "ci", "examples", "learned", "learning_rate")}
+            k: {x: v[x] for x in ("accuracy", "ci", "examples", "learned", "learning_rate", "steps")}
             for k, v in finetuned.items()
         },
         "claim2": claim2,
@@ -212,9 +151,10 @@ def _run(preset: dict, output_dir: str, seed: int, real_model: bool, started: fl
         json.dump(report, f, indent=2)
     with open(os.path.join(output_dir, "report.md"), "w") as f:
         f.write(render_markdown(report))
-    print("\n" + "\n".join(report["summary"]))
-    print(
-        f"\nWrote {output_dir}/report.md (with curves.png, compression.png, real_frontier.png) and report.json "
-        f"in {format_duration(report['wall_clock_s'])}"
+    logger.info("\n%s", "\n".join(report["summary"]))
+    logger.info(
+        "\nWrote %s/report.md (with curves.png, compression.png, real_frontier.png) and report.json in %s",
+        output_dir,
+        format_duration(report["wall_clock_s"]),
     )
     return report

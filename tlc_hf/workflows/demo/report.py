@@ -79,6 +79,14 @@ def _finetuning(report: dict) -> list[str]:
             f"Margin over the 0.6 line (the lower end of each 95% interval): "
             f"{', '.join(f'{k} {lo:.3f}' for k, lo in learned)}; the lowest, {low[0]}, is {above} 0.6."
         )
+    least = report["preset"].get("min_finetune_steps", 0)
+    busy = {k: v["steps"] for k, v in rows.items() if v.get("steps") is not None and v["steps"] < least}
+    if busy:
+        lines.append(
+            f"Too few steps to judge: {', '.join(f'{k} got {n} steps' for k, n in busy.items())} in its {budget} "
+            f"(this preset needs at least {least} for an accuracy to say something about a size): the machine was "
+            "busy with other work or the budget is short. Rerun on a quiet machine or with a longer --budget."
+        )
     failed = [k for k, v in rows.items() if not v["learned"]]
     if failed:
         lines.append(
@@ -177,12 +185,13 @@ def render_markdown(report: dict) -> str:
         "",
         "## Fine-tuning",
         "",
-        "| size | learning rate | test accuracy | 95% CI | learned |",
-        "|---|---:|---:|---|---|",
+        "| size | learning rate | steps | test accuracy | 95% CI | learned |",
+        "|---|---:|---:|---:|---|---|",
     ]
     for label, r in report["finetuned"].items():
         lines.append(
-            f"| {label} | {r['learning_rate']:.1e} | {r['accuracy']:.3f} | {_ci(r['ci'])} | {'yes' if r['learned'] else '**no**'} |"
+            f"| {label} | {r['learning_rate']:.1e} | {r.get('steps', '')} | {r['accuracy']:.3f} | {_ci(r['ci'])} | "
+            f"{'yes' if r['learned'] else '**no**'} |"
         )
     claim2 = report["claim2"]
     lines += [
