@@ -145,8 +145,7 @@ def plan(
 
 def _refuse_a_latency_below_one_layer(shapes: CandidateShapes, grid, request: PlanRequest, max_latency) -> float:
     """The latency of one layer of the narrowest width in the fastest backend, measured; a `max_latency`
-    below it is refused before the sweep. (Timed after the training probe: in one earlier run a probe after
-    an ONNX export was measured 40x slower; not reproduced since, see benchmarks/plan_extrapolation.py.)"""
+    below it is refused before the sweep."""
     smallest = min(width for _, width, _ in grid)
     fastest = Deployment("onnx-int8") if request.device == "cpu" else Deployment("safetensors")
     layer_ms = shape_latency(shapes.deployed(1, smallest), request.task, fastest, request)["latency_ms"]
