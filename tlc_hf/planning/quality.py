@@ -40,6 +40,7 @@ def sweep_and_fit(
         corpus=corpus,
         tokenizer=tokenizer,
         block_size=request.seq_len,
+        max_eval_blocks=request.eval_blocks,
         seed=request.seed,
         show_progress=request.show_progress,
         time_lr_schedule="constant",

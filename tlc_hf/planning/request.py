@@ -29,6 +29,8 @@ class PlanRequest:
         batch_size, seq_len: the training batch and sequence length (timed and swept at these).
         latency_batch_size, latency_seq_len: the input each latency is measured at.
         latency_runs: timed calls per round (3 rounds) for each latency measurement.
+        eval_blocks: validation blocks each of the sweep's evaluations scores (10 evaluations a candidate; with a
+            large vocabulary the MLM head over every token makes them cost as much as training).
         learning_rate: for the smallest candidate; larger ones get it scaled down by width and depth.
         min_steps: a candidate with fewer steps than this in the budget is too large for the device.
         seed: data order, masks and initialisation.
@@ -52,6 +54,7 @@ class PlanRequest:
     latency_batch_size: int = 1
     latency_seq_len: int = 128
     latency_runs: int = 10
+    eval_blocks: int = 128
     learning_rate: float = 1e-3
     min_steps: int = 100
     seed: int = 0
@@ -68,7 +71,15 @@ class PlanRequest:
             raise ValueError(
                 f"sweep_fraction={self.sweep_fraction!r} must lie in (0, 0.5]: a short sweep, e.g. 0.05-0.1"
             )
-        for name in ("batch_size", "seq_len", "latency_batch_size", "latency_seq_len", "latency_runs", "min_steps"):
+        for name in (
+            "batch_size",
+            "seq_len",
+            "latency_batch_size",
+            "latency_seq_len",
+            "latency_runs",
+            "eval_blocks",
+            "min_steps",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} must be a positive int")
