@@ -15,7 +15,15 @@ from tlc_hf.compression.quantization import QuantizationConfig, quantize
 from tlc_hf.compression.recipe import CompressionRecipe
 from tlc_hf.compression.structured import prune_structured_
 from tlc_hf.modeling import build_model
-from tlc_hf.planning import Deployment, compressed_config, deployed_weight_bytes, deployment_of, parse_size
+from tlc_hf.planning import (
+    Deployment,
+    PlanRequest,
+    compressed_config,
+    deployed_weight_bytes,
+    deployment_of,
+    parse_latency,
+    parse_size,
+)
 from tlc_hf.testing import tiny_config
 
 
@@ -101,6 +109,29 @@ def test_parse_size_refuses_bad_sizes_in_one_line(bad):
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize("text, expected", [("15ms", 15.0), ("0.2s", 200.0), ("800us", 0.8), ("15", 15.0), (2.5, 2.5)])
+def test_parse_latency(text, expected):
+    assert parse_latency(text) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(max_latency="15 minutes"), "max_latency='15 minutes' is not a latency; expected a positive number"),
+        (dict(max_latency=0), "max_latency=0 must be > 0"),
+        (dict(task="ner"), "task='ner' is not known; choose one of"),
+        (dict(device="tpu"), "device='tpu' is not known; choose one of ('cpu', 'cuda')"),
+        (dict(sweep_fraction=0.9), "sweep_fraction=0.9 must lie in (0, 0.5]"),
+        (dict(latency_seq_len=0), "latency_seq_len=0 must be a positive int"),
+    ],
+)
+def test_plan_request_refuses_bad_settings_in_one_line(settings, message):
+    target = dict(time_budget="10m", max_size="20MB", max_latency="15ms")
+    with pytest.raises(ValueError) as caught:
+        PlanRequest.parse(**{**target, **settings})
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
 def _op_types(onnx_model) -> list[str]:
     return sorted(node.op_type for node in onnx.load(onnx_model.path).graph.node)
 
@@ -184,6 +215,7 @@ def test_power_law_fit_recovers_a_known_law_and_widens_with_distance():
 TINY_PLAN = [
     "--base", "roberta-tiny", "--sizes", "1x32,2x32", "--sweep_fraction", "0.3", "--batch_size", "8",
     "--seq_len", "64", "--max_examples", "600", "--vocab_size", "1000", "--latency_seq_len", "64",
+    "--min_steps", "10",  # a shared CPU can slow a probe 30x; a 1x32 model must not be dropped for it
 ]  # fmt: skip
 
 
@@ -195,9 +227,11 @@ def test_plan_command_on_tiny_configs(tmp_path, capsys):
     from tlc_hf.cli import main
 
     out = tmp_path / "plan"
+    threads = torch.get_num_threads()
     args = ["plan", "--time_budget", "40s", "--max_size", "150KB", "--max_latency", "50ms", "--output_dir", str(out)]
     assert main(args + TINY_PLAN) == 0
     printed = capsys.readouterr().out
+    assert torch.get_num_threads() == threads  # training, ONNX export and ONNX Runtime leave torch's threads
     assert "| rank | candidate" in printed and "cpu-int8" in printed
     assert sorted(os.listdir(out)) == ["plan.json", "plan.md", "plan.png", "recipe.yaml", "sweep"]
     saved = json.loads((out / "plan.json").read_text())
@@ -206,7 +240,7 @@ def test_plan_command_on_tiny_configs(tmp_path, capsys):
     best = saved["candidates"][0]
     assert saved["recommended"] == best["label"] and best["fits"] and best["recipe"] == "cpu-int8"
     assert best["loss_low"] < best["predicted_loss"] < best["loss_high"]
-    assert best["steps_in_budget"] > 100 and best["tokens_in_budget"] == best["steps_in_budget"] * 8 * 64
+    assert best["steps_in_budget"] >= 10 and best["tokens_in_budget"] == best["steps_in_budget"] * 8 * 64
     assert [o["recipe"] for o in best["options"]][:2] == ["none", "cpu-int8"]  # cheapest first; float too big
     assert best["options"][0]["size_bytes"] > 150e3 >= best["size_bytes"]
     assert best["latency_ms"] <= 50 and best["size_bytes"] < best["file_bytes"] <= 150e3  # + the ONNX graph
@@ -236,7 +270,9 @@ def test_plan_bad_input_is_one_line(tmp_path, capsys, flag, value, message):
 
 
 def test_a_target_no_candidate_meets_names_the_closest_and_what_must_give():
-    from tlc_hf.planning.plan import CandidatePlan, _recommend
+    from tlc_hf.planning import PlanRequest
+    from tlc_hf.planning.recommend import recommend
+    from tlc_hf.planning.result import CandidatePlan
 
     def candidate(label, size, latency):
         c = CandidatePlan(label, "depth", 2, 64, 10**6, 0.01, 1000, 10**6, 1e-3, predicted_loss=5.0)
@@ -244,7 +280,8 @@ def test_a_target_no_candidate_meets_names_the_closest_and_what_must_give():
         c.options = [{"recipe": "cpu-int8", "size_bytes": size, "latency_ms": latency}]
         return c
 
-    label, text = _recommend([candidate("L2xH64", 3e6, 9.0), candidate("L4xH64", 5e6, 14.0)], 2e6, 5.0, 600)
+    request = PlanRequest.parse("10m", "2MB", "5ms")
+    label, text = recommend([candidate("L2xH64", 3e6, 9.0), candidate("L4xH64", 5e6, 14.0)], request)
     assert label is None
     assert "No candidate meets 2 MB and 5 ms" in text and "Closest: L2xH64 with cpu-int8: 3.00 MB, 9.00 ms" in text
     assert "a larger size (the smallest candidate compresses to 3.00 MB)" in text

@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seq_len", type=int, default=128, help="training sequence length")
     parser.add_argument("--latency_batch_size", type=int, default=1)
     parser.add_argument("--latency_seq_len", type=int, default=128)
+    parser.add_argument("--eval_blocks", type=int, default=128, help="validation blocks per sweep evaluation")
     parser.add_argument("--learning_rate", type=float, default=1e-3, help="for the smallest candidate")
     parser.add_argument("--min_steps", type=int, default=100, help="fewer steps in the budget: too large")
     parser.add_argument("--vocab_size", type=int, default=8192, help="tokenizer trained when the base has none")
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
         seq_len=args.seq_len,
         latency_batch_size=args.latency_batch_size,
         latency_seq_len=args.latency_seq_len,
+        eval_blocks=args.eval_blocks,
         learning_rate=args.learning_rate,
         min_steps=args.min_steps,
         vocab_size=args.vocab_size,

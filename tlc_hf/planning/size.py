@@ -12,36 +12,13 @@ Built on the meta device (no memory, no weights). What each format stores, per t
 from __future__ import annotations
 
 import math
-import re
 
 import torch
 from torch import nn
 
 from .shape import Deployment
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?", re.IGNORECASE)
-_UNITS = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-_ALLOWED_SIZES = (
-    'a positive number of bytes, or a string like "20MB", "1.5GB", "512KiB" (B, KB, MB, GB, KiB, MiB, GiB)'
-)
 _SCALE_BYTES = 4 + 1  # float32 scale + int8/uint8 zero point
-
-
-def parse_size(value: int | float | str, name: str = "max_size") -> float:
-    """Bytes in `value` ("20MB" = 20e6, "20MiB" = 20 x 2**20, or a number of bytes); raises `ValueError` naming
-    `name`, the value and the allowed forms."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise TypeError(f"{name}={value!r} has type {type(value).__name__}; expected {_ALLOWED_SIZES}")
-    if isinstance(value, str):
-        match = _SIZE.fullmatch(value.strip())
-        if match is None:
-            raise ValueError(f"{name}={value!r} is not a size; expected {_ALLOWED_SIZES}")
-        size = float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()]
-    else:
-        size = float(value)
-    if not math.isfinite(size) or size <= 0:
-        raise ValueError(f"{name}={value!r} must be > 0; expected {_ALLOWED_SIZES}")
-    return size
 
 
 def build_meta_model(config, task: str) -> nn.Module:
