@@ -142,8 +142,9 @@ def test_engine_detection_and_refusals():
     assert (
         detect_engine(model, SimpleNamespace(world_size=2, fsdp="full_shard", fsdp_config={"version": 2})) == "fsdp2"
     )
-    with pytest.raises(ValueError, match=r"^MagnitudePruningCallback cannot run under deepspeed: .*FSDP2"):
-        check_engine("MagnitudePruningCallback", model, SimpleNamespace(deepspeed="ds_config.json"))
+    with pytest.raises(ValueError, match=r"^StructuredPruningCallback cannot run under deepspeed: .*FSDP2"):
+        check_engine("StructuredPruningCallback", model, SimpleNamespace(deepspeed="ds_config.json"))
+    assert check_engine("MagnitudePruningCallback", model, SimpleNamespace(deepspeed="ds_config.json")) == "deepspeed"
     with pytest.raises(ValueError, match=r"^QATCallback cannot run under fsdp1: .*FSDP2"):
         check_engine("QATCallback", model, SimpleNamespace(deepspeed=None, fsdp="full_shard", fsdp_config={}))
     sharded_save = SimpleNamespace(
@@ -157,28 +158,48 @@ def test_engine_detection_and_refusals():
 
 
 @pytest.mark.parametrize(
-    "make",
+    "make, message",
     [
-        lambda: tlc_hf.MagnitudePruningCallback(sparsity=0.5),
-        lambda: tlc_hf.MovementPruningCallback(sparsity=0.5),
-        lambda: tlc_hf.StructuredPruningCallback(heads=0.5),
-        lambda: tlc_hf.QATCallback(bits=8),
-        lambda: tlc_hf.QuantNoiseCallback(noise_rate=0.1),
-        lambda: tlc_hf.DropHeadCallback(rate=0.1),
+        (lambda: tlc_hf.StructuredPruningCallback(heads=0.5), r"cannot run under deepspeed: .*FSDP2"),
+        (lambda: tlc_hf.DropHeadCallback(rate=0.1), r"cannot run under deepspeed: .*FSDP2"),
+        # the Trainer steps DeepSpeed inside backward: no gradients reach the callback
+        (
+            lambda: tlc_hf.MovementPruningCallback(sparsity=0.5),
+            r"cannot run under deepspeed through the Trainer: .*train_sharded\(engine.*FSDP2",
+        ),
     ],
 )
-def test_every_callback_refuses_deepspeed_before_training(tmp_path, make):
+def test_callbacks_not_ported_refuse_deepspeed_before_training(tmp_path, make, message):
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
     args = TrainingArguments(output_dir=str(tmp_path), max_steps=10, report_to="none", use_cpu=True)
-    args.deepspeed = "ds_config.json"  # what --deepspeed sets; deepspeed itself does not run on this CPU
+    args.deepspeed = "ds_config.json"  # what --deepspeed sets (accelerate runs DeepSpeed only on accelerators)
     model = tiny_model("bert")
     before = {k: v.clone() for k, v in model.state_dict().items()}
     callback = make()
-    with pytest.raises(ValueError, match=r"cannot run under deepspeed: .*FSDP2") as err:
+    with pytest.raises(ValueError, match=message) as err:
         callback.on_train_begin(args, TrainerState(max_steps=10), TrainerControl(), model=model)
     assert "\n" not in str(err.value)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing touched
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: tlc_hf.MagnitudePruningCallback(sparsity=0.5),
+        lambda: tlc_hf.QATCallback(bits=8),
+        lambda: tlc_hf.QuantNoiseCallback(noise_rate=0.1),
+    ],
+)
+def test_ported_callbacks_accept_deepspeed(tmp_path, make):
+    """Magnitude, QAT and Quant-Noise reach DeepSpeed's fp32 masters (tests/test_deepspeed.py runs them)."""
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=10, report_to="none", use_cpu=True)
+    args.deepspeed = "ds_config.json"
+    callback = make()
+    callback.on_train_begin(args, TrainerState(max_steps=10), TrainerControl(), model=tiny_model("bert"))
+    assert callback.engine == "deepspeed"
 
 
 @pytest.mark.slow

@@ -9,7 +9,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .sharding import count_zeros, is_sharded, local, lowest_k_masks_sharded
+from .sharding import (
+    count_zeros,
+    is_sharded,
+    local,
+    lowest_k_masks_sharded,
+    mask_optimizer_state_,
+    mask_weight_,
+    numel,
+)
 
 MASK_BUFFER = "tlc_mask"  # unstructured masks (magnitude, movement)
 STRUCTURED_MASK_BUFFER = "tlc_structured_mask"  # whole heads / neurons, until they are removed
@@ -63,34 +71,29 @@ def apply_masks_(modules: dict[str, nn.Module], buffer: str = MASK_BUFFER) -> No
     for module in modules.values():
         mask = get_mask(module, buffer)
         if mask is not None:
-            local(module.weight).mul_(mask)
+            mask_weight_(module.weight, mask)  # DeepSpeed: its fp32 master as well
 
 
 @torch.no_grad()
 def zero_optimizer_state_(optimizer, modules: dict[str, nn.Module], buffer: str = MASK_BUFFER) -> None:
     """Zero optimizer state (Adam moments, momentum) at masked entries so it cannot push them back."""
-    if optimizer is None:
-        return
-    optimizer = getattr(optimizer, "optimizer", optimizer)  # accelerate's wrapper
     for module in modules.values():
         mask = get_mask(module, buffer)
-        state = optimizer.state.get(module.weight) if mask is not None else None
-        for value in (state or {}).values():
-            if torch.is_tensor(value) and local(value).shape == mask.shape:
-                local(value).mul_(mask)
+        if mask is not None:
+            mask_optimizer_state_(optimizer, module.weight, mask)
 
 
 def target_sparsity(targets: dict[str, nn.Module]) -> float:
     """Fraction of exact zeros over all target weights (whole weights, also when sharded)."""
-    total = sum(module.weight.numel() for module in targets.values())
+    total = sum(numel(module.weight) for module in targets.values())
     return sum(count_zeros(module.weight) for module in targets.values()) / total if total else 0.0
 
 
 def sparsity_report(model: nn.Module, targets: dict[str, nn.Module]) -> dict:
     """Sparsity per target module and over all targets; parameter counts of the whole model."""
-    per_module = {name: count_zeros(module.weight) / module.weight.numel() for name, module in targets.items()}
-    total = sum(module.weight.numel() for module in targets.values())
-    params = sum(p.numel() for p in model.parameters())
+    per_module = {name: count_zeros(module.weight) / numel(module.weight) for name, module in targets.items()}
+    total = sum(numel(module.weight) for module in targets.values())
+    params = sum(numel(p) for p in model.parameters())
     nonzero = params - sum(count_zeros(p) for p in model.parameters())
     return {
         "target_sparsity": target_sparsity(targets),

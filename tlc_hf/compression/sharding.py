@@ -5,6 +5,8 @@ live like their local shards (plain tensors the shape of `weight.to_local()`), a
 local shard, and every threshold is a reduction across ranks: the k lowest entries of a tensor (or of all
 target tensors) are found by a radix select on all-reduced 256-bin histograms, never by a per-shard topk.
 On one process (or DDP, where every rank holds the whole weight) nothing here changes the result.
+DeepSpeed ZeRO parameters go through `zero` (DeepSpeed's fp32 master partitions): a ZeRO-3 weight's local
+part is its flat partition, seen here as a `Shard(0)` DTensor of the flattened weight.
 """
 
 from __future__ import annotations
@@ -15,10 +17,17 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from . import zero
+
 ENGINES = ("none", "ddp", "fsdp2", "fsdp1", "deepspeed")
 WRAPPER_PREFIXES = ("module.", "_fsdp_wrapped_module.", "_orig_mod.", "_checkpoint_wrapped_module.")
 # where each engine stands for tlc_hf's during-training methods (the ACCELERATE.md table)
 SUPPORTED_ENGINES = ("none", "ddp", "fsdp2")
+# the callbacks that reach DeepSpeed's fp32 master partitions (tests/test_deepspeed.py)
+DEEPSPEED_CALLBACKS = ("MagnitudePruningCallback", "MovementPruningCallback", "QATCallback", "QuantNoiseCallback")
+# ... and those that need the gradients before the engine's step, which accelerate's Trainer takes inside
+# backward (before any callback event): they run under DeepSpeed through `tlc_hf.train_sharded(engine, ...)`
+NEEDS_GRADIENTS = ("MovementPruningCallback",)
 
 
 def _dtensor_class():
@@ -36,13 +45,57 @@ def is_sharded(tensor) -> bool:
 
 
 def local(tensor: torch.Tensor) -> torch.Tensor:
-    """This rank's part of `tensor`: the local shard of a DTensor (same storage), the tensor itself otherwise."""
-    return tensor.to_local() if is_sharded(tensor) else tensor
+    """This rank's part of `tensor`: the local shard of a DTensor (same storage), a copy of the flat fp32
+    master partition of a ZeRO-3 parameter, the tensor itself otherwise."""
+    if is_sharded(tensor):
+        return tensor.to_local()
+    return zero.local_fp32(tensor) if zero.is_zero3(tensor) else tensor
 
 
 def full(tensor: torch.Tensor) -> torch.Tensor:
-    """The whole tensor (a collective for a DTensor: every rank must call it, in the same order)."""
-    return tensor.full_tensor() if is_sharded(tensor) else tensor
+    """The whole tensor (a collective for a DTensor and a ZeRO parameter, whose fp32 master it gathers: every
+    rank must call it, in the same order)."""
+    if is_sharded(tensor):
+        return tensor.full_tensor()
+    return zero.full_fp32(tensor) if zero.is_zero(tensor) else tensor
+
+
+def numel(tensor: torch.Tensor) -> int:
+    """Entries of the whole tensor (a ZeRO-3 parameter is an empty placeholder: its `ds_numel`)."""
+    return tensor.ds_numel if zero.is_zero3(tensor) else tensor.numel()
+
+
+def local_grad(weight: torch.Tensor) -> torch.Tensor | None:
+    """This rank's part of `weight`'s reduced gradient, shaped like `local(weight)` (None without one).
+    ZeRO: DeepSpeed's gradient partitions, readable only between backward and the engine's step."""
+    if zero.is_zero(weight):
+        return zero.local_grad(weight)
+    return None if weight.grad is None else local(weight.grad)
+
+
+@torch.no_grad()
+def mask_weight_(weight: torch.Tensor, mask: torch.Tensor) -> None:
+    """Zero `weight` where the (local-shard) `mask` is False: in place on a DTensor's shard; in DeepSpeed's
+    fp32 master and the model's copy for a ZeRO parameter (a collective under ZeRO-1/2)."""
+    if zero.is_zero(weight):
+        zero.mask_(weight, mask)
+    else:
+        local(weight).mul_(mask)
+
+
+@torch.no_grad()
+def mask_optimizer_state_(optimizer, weight: torch.Tensor, mask: torch.Tensor) -> None:
+    """Zero the optimizer state (Adam moments, momentum) of `weight` where `mask` is False, so it cannot push
+    pruned entries back; DeepSpeed's partitioned state for a ZeRO parameter."""
+    if optimizer is None:
+        return
+    if zero.is_zero(weight):
+        zero.mask_optimizer_state_(optimizer, weight, mask)
+        return
+    optimizer = getattr(optimizer, "optimizer", optimizer)  # accelerate's wrapper
+    for value in (optimizer.state.get(weight) or {}).values():
+        if torch.is_tensor(value) and local(value).shape == mask.shape:
+            local(value).mul_(mask)
 
 
 def strip_wrapper_prefixes(name: str) -> str:
@@ -53,9 +106,12 @@ def strip_wrapper_prefixes(name: str) -> str:
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """The model inside DDP / torch.compile wrappers (FSDP2 shards in place: nothing to unwrap)."""
-    while isinstance(model, nn.parallel.DistributedDataParallel) or hasattr(model, "_orig_mod"):
-        model = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model._orig_mod
+    """The model inside DDP / DeepSpeed / torch.compile wrappers (FSDP2 shards in place: nothing to unwrap)."""
+    while (
+        isinstance(model, nn.parallel.DistributedDataParallel) or zero.is_engine(model) or hasattr(model, "_orig_mod")
+    ):
+        wrapped = isinstance(model, nn.parallel.DistributedDataParallel) or zero.is_engine(model)
+        model = model.module if wrapped else model._orig_mod
     return model
 
 
@@ -77,7 +133,7 @@ def detect_engine(model: nn.Module | None = None, args=None) -> str:
         return "deepspeed"
     if model is not None:
         params = list(model.parameters())
-        if any(hasattr(p, "ds_id") for p in params):
+        if any(zero.is_zero(p) for p in params):
             return "deepspeed"
         if any(is_sharded(p) for p in params):
             return "fsdp2"
@@ -107,9 +163,18 @@ def check_engine(method: str, model: nn.Module | None, args=None, supported: tup
         )
     if engine in supported:
         return engine
+    if engine == "deepspeed" and method in NEEDS_GRADIENTS and _trainer_steps_in_backward(args):
+        raise ValueError(
+            f"{method} cannot run under deepspeed through the Trainer: accelerate takes DeepSpeed's optimizer "
+            "step inside backward, before the gradients reach the callback; train the DeepSpeed engine with "
+            "tlc_hf.train_sharded(engine, ...) or shard with FSDP2 (examples/accelerate_fsdp2.yaml)"
+        )
+    if engine == "deepspeed" and method in DEEPSPEED_CALLBACKS:
+        return engine
     if engine == "deepspeed":
         hint = (
-            "DeepSpeed keeps fp32 master partitions that a mask cannot reach here; shard with FSDP2 instead "
+            "this method is not ported to DeepSpeed's fp32 master partitions (magnitude, movement, QAT and "
+            f"Quant-Noise are: {DEEPSPEED_CALLBACKS}); shard with FSDP2 instead "
             "(accelerate: fsdp_version: 2, see examples/accelerate_fsdp2.yaml)"
         )
     elif engine == "fsdp1":
@@ -117,6 +182,13 @@ def check_engine(method: str, model: nn.Module | None, args=None, supported: tup
     else:
         hint = f"supported engines: {supported}"
     raise ValueError(f"{method} cannot run under {engine}: {hint}")
+
+
+def _trainer_steps_in_backward(args) -> bool:
+    """Whether a Trainer (through accelerate) drives DeepSpeed: it steps the engine inside backward."""
+    if args is not None and (getattr(args, "deepspeed", None) or getattr(args, "hf_deepspeed_config", None)):
+        return True
+    return os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
 
 
 def _sharded_final_save(args) -> bool:
@@ -130,6 +202,8 @@ def _sharded_final_save(args) -> bool:
 
 def shard_group(tensor: torch.Tensor):
     """The process group over which `tensor`'s shards are spread (None for a whole tensor)."""
+    if zero.is_zero3(tensor):
+        return tensor.ds_process_group
     if not is_sharded(tensor):
         return None
     from torch.distributed.tensor import Shard
@@ -159,6 +233,8 @@ def count_zeros(weight: torch.Tensor) -> int:
 def shard_of(value: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """This rank's part of a whole `value` shaped like `weight`: the local shard where `weight` is sharded
     (no communication: every rank holds `value`), `value` itself otherwise."""
+    if zero.is_zero3(weight):
+        return zero.chunk_of(value, weight)
     if not is_sharded(weight):
         return value
     from torch.distributed.tensor import distribute_tensor
@@ -167,14 +243,19 @@ def shard_of(value: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 
 def set_full_(param: torch.Tensor, value: torch.Tensor) -> None:
-    """Write the whole `value` into `param` (each rank keeps its own shard of it)."""
+    """Write the whole `value` into `param` (each rank keeps its own shard of it; DeepSpeed's fp32 master too)."""
+    if zero.is_zero(param):
+        zero.set_full_(param, value)
+        return
     with torch.no_grad():
         local(param).copy_(shard_of(value, param))
 
 
 def shard_like(tensor: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """A local tensor (the shape of `weight`'s local shard) as a DTensor placed like `weight`; a whole
-    weight gives `tensor` back."""
+    weight gives `tensor` back. A ZeRO-3 partition: a DTensor of the flattened weight."""
+    if zero.is_zero3(weight):
+        return zero.as_dtensor(tensor, weight)
     if not is_sharded(weight):
         return tensor
     from torch.distributed.tensor import DTensor

@@ -6,6 +6,10 @@ own `CallbackHandler` and `DefaultFlowCallback`, calling every callback event in
 (train_begin, step_begin, backward, pre_optimizer_step, step, optimizer_step, zero_grad, step_end, log,
 train_end), on a model sharded with `fully_shard`. `save_whole` gathers the shards and writes a plain
 Hugging Face checkpoint with `config.tlc_compression`, loadable with `from_pretrained`.
+
+A `deepspeed.DeepSpeedEngine` (ZeRO-1/2/3) trains the same way: `engine.backward`, then the pre-optimizer-step
+event (the gradients are still there), then `engine.step`. accelerate's Trainer steps the engine inside
+backward instead, so callbacks that read gradients (movement pruning) run under DeepSpeed only here.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..compression import zero
 from ..compression.sharding import detect_engine, finalize_whole_, full, is_sharded, unwrap_model
 
 _BLOCK = re.compile(r"(^|.*\.)(layer|block)\.\d+")
@@ -60,6 +65,8 @@ def _rank_slice(batch: dict, model: nn.Module) -> dict:
     param = next((p for p in model.parameters() if is_sharded(p)), None)
     if param is not None:
         group = param.device_mesh.get_group()
+    elif zero.is_engine(model):
+        group = model.optimizer.dp_process_group
     elif isinstance(model, nn.parallel.DistributedDataParallel):
         group = model.process_group
     else:
@@ -93,7 +100,8 @@ def train_sharded(
     learning rate, one optimizer step per batch. Returns the logs (one dict per logging step).
 
     Args:
-        model: a model sharded with `shard_model_` (or a plain one: the one-process reference).
+        model: a model sharded with `shard_model_` (or a plain one: the one-process reference), or a
+            `deepspeed.DeepSpeedEngine` (its own optimizer and config; `learning_rate` is not used then).
         batches: dicts of tensors with labels (or what `loss_fn` needs).
         callbacks: `TrainerCallback`s (tlc_hf's compression callbacks, a budget callback, ...).
         output_dir: the run's directory (`TrainingArguments.output_dir`).
@@ -120,8 +128,12 @@ def train_sharded(
         disable_tqdm=True,
         use_cpu=next(model.parameters()).device.type == "cpu",
     )
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
-    # like the Trainer, callbacks get the model itself (DDP's wrapper removed; FSDP2 shards in place)
+    engine = model if zero.is_engine(model) else None
+    if engine is not None:
+        optimizer = engine.optimizer
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
+    # like the Trainer, callbacks get the model itself (DDP's / DeepSpeed's wrapper removed; FSDP2 shards in place)
     handler = CallbackHandler([DefaultFlowCallback, *callbacks], unwrap_model(model), None, optimizer, None)
     state = TrainerState(max_steps=len(batches), logging_steps=logging_steps)
     state.is_world_process_zero = not dist.is_initialized() or dist.get_rank() == 0
@@ -135,11 +147,12 @@ def train_sharded(
     for batch in batches:
         control = handler.on_step_begin(args, state, control)
         loss = loss_fn(model, _rank_slice(batch, model))
-        loss.backward()
+        engine.backward(loss) if engine is not None else loss.backward()
         control = handler.on_pre_optimizer_step(args, state, control)
-        optimizer.step()
+        engine.step() if engine is not None else optimizer.step()  # DeepSpeed's step zeroes the gradients
         control = handler.on_optimizer_step(args, state, control)
-        model.zero_grad()
+        if engine is None:
+            model.zero_grad()
         state.global_step += 1
         state.epoch = state.global_step / len(batches)
         control = handler.on_step_end(args, state, control)
@@ -154,7 +167,7 @@ def train_sharded(
 
 
 def _mean_over_ranks(loss: torch.Tensor, model: nn.Module) -> float:
-    if detect_engine(model) not in ("fsdp2", "ddp"):
+    if detect_engine(model) not in ("fsdp2", "ddp", "deepspeed"):
         return float(loss)
     loss = loss.clone()
     dist.all_reduce(loss)
@@ -173,14 +186,19 @@ def gather_whole(model: nn.Module, rank0_only: bool = True) -> nn.Module | None:
     with the steps compression deferred to the whole model applied (structured pruning removes its units).
 
     A collective: every rank must call it. With `rank0_only` only rank 0 gets the model (others get None).
+    A DeepSpeed engine (or its module) is gathered with `GatheredParameters` under ZeRO-3.
     """
     rank = dist.get_rank() if dist.is_initialized() else 0
     keep = rank == 0 or not rank0_only
+    model = unwrap_model(model)
     state = {}
-    for key, value in model.state_dict().items():
-        value = full(value).detach()  # gathered on every rank, one tensor at a time
-        if keep:
-            state[key] = value.cpu().clone()
+    if zero.zero_stage(model):
+        state = zero.whole_state_dict(model)
+    else:
+        for key, value in model.state_dict().items():
+            value = full(value).detach()  # gathered on every rank, one tensor at a time
+            if keep:
+                state[key] = value.cpu().clone()
     if not keep:
         return None
     whole = _plain_class(model)(copy.deepcopy(model.config))
@@ -201,7 +219,7 @@ def save_whole(model: nn.Module, output_dir: str) -> str:
         ```
     """
     engine = detect_engine(model)
-    whole = gather_whole(model) if engine == "fsdp2" else model.module if engine == "ddp" else model
+    whole = gather_whole(model) if engine in ("fsdp2", "deepspeed") else unwrap_model(model)
     if whole is not None and (not dist.is_initialized() or dist.get_rank() == 0):
         parent = os.path.dirname(os.path.abspath(output_dir))
         os.makedirs(parent, exist_ok=True)

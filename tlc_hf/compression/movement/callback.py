@@ -19,7 +19,7 @@ from ..masks import (
     target_sparsity,
     zero_optimizer_state_,
 )
-from ..sharding import full, local, shard_like, shard_of, standardized
+from ..sharding import full, local, local_grad, shard_like, shard_of, standardized
 from ..targets import find_targets
 from .config import MovementPruningConfig
 
@@ -91,9 +91,9 @@ class MovementPruningCallback(CompressionCallback):
     def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
         self._find(model)
         for name, module in self.targets.items():
-            weight = module.weight
-            if weight.grad is not None:  # the local shards of the (reduced) gradient and the weight
-                self.scores[name].sub_(local(weight.grad).float() * local(weight).float())
+            grad = local_grad(module.weight)  # the local shards of the (reduced) gradient and the weight
+            if grad is not None:
+                self.scores[name].sub_(grad.float().view_as(self.scores[name]) * local(module.weight).float())
 
     def on_optimizer_step(self, args, state, control, model=None, **kwargs):
         self._find(model)
