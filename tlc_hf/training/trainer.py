@@ -55,8 +55,7 @@ class BudgetTrainerMixin:
         if "eval_every" in callback.intervals and self.eval_dataset is None:
             raise ValueError("eval_every needs an eval_dataset; pass eval_dataset=... to the trainer")
         self._link_compression_callbacks(callback)
-        callback.eval_probe = self._time_evaluation
-        callback.bounds_evaluation = True
+        callback.use_evaluation_probe(self._time_evaluation)
         if any(isinstance(cb, ProgressCallback) for cb in self.callback_handler.callbacks):
             self.remove_callback(ProgressCallback)
             self.add_callback(BudgetProgressCallback(callback))
@@ -139,12 +138,10 @@ class BudgetTrainerMixin:
                     resume_from_checkpoint,
                 )
                 self._load_from_checkpoint(resume_from_checkpoint)
-                self.budget_callback.clock.start(elapsed)
-                self.budget_callback.clock.sync()
-                self.budget_callback.clock.pause()
+                self.budget_callback.start_spent(elapsed)
                 return TrainOutput(state["global_step"], float("nan"), {"train_runtime": 0.0, "elapsed_s": elapsed})
         if self.budget_callback is not None:
-            self.budget_callback.train_entered_at = entered_at
+            self.budget_callback.count_setup_from(entered_at)
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
 
