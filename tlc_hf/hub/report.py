@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..tasks import infer_task
+
 REPORT_NAME = "compression_report.json"
 
 
@@ -221,7 +223,7 @@ def build_report(
     base_model, base_model_note = base_model_of(base_model or baseline_dir)
     report = CompressionReport(
         model_name=os.path.basename(os.path.normpath(model_dir)),
-        task=task or _task_of(config),
+        task=task or infer_task(config),
         base_model=base_model,
         base_model_note=base_model_note,
         dataset=dataset or (identity.name if identity else None),
@@ -321,13 +323,6 @@ def judge_targets(targets: dict, *, size_ratio=None, speedup=None, accuracy_drop
             words, met = f">= {wanted}x {name}", None if value is None else value >= wanted
         rows.append({"target": name, "wanted": words, "measured": value, "met": met})
     return rows
-
-
-def _task_of(config: dict) -> str | None:
-    architecture = (config.get("architectures") or [""])[0]
-    if config.get("is_encoder_decoder"):
-        return "seq2seq"
-    return "mlm" if architecture.endswith("ForMaskedLM") else "classification"
 
 
 def _budget_spent(model_dir) -> float | None:

@@ -15,6 +15,7 @@ import tempfile
 
 from ..compression.base import get_method
 from ..compression.recipe import CompressionRecipe
+from ..tasks import infer_task, task_spec
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,6 @@ def run_recipe(
     from ..compression.loading import load_compressed, save_compressed
     from ..compression.record import record_compression
     from ..data.identity import DataIdentity, record_data_identity, resolve_data
-    from ..evaluation.evaluate_model import infer_task
 
     if recipe.distillation is not None and teacher_dir is None:
         raise ValueError("the recipe distills: pass teacher_dir=... (--teacher) with a fine-tuned teacher")
@@ -153,7 +153,6 @@ def _fine_tune(recipe, model, tokenizer, task, corpus, teacher_dir, seed):
     from ..data.task_data import build_task_data
     from ..training.arguments import BudgetSeq2SeqTrainingArguments
     from ..training.distillation import DistillationSeq2SeqTrainer, DistillationTrainer
-    from ..training.trainer import BudgetSeq2SeqTrainer, BudgetTrainer
 
     train_data, eval_data, collator = build_task_data(task, tokenizer, corpus, seed=seed)
     callbacks = []
@@ -183,7 +182,7 @@ def _fine_tune(recipe, model, tokenizer, task, corpus, teacher_dir, seed):
                 teacher_model=load_compressed(teacher_dir), distillation=recipe.distillation, **common
             )
         else:
-            trainer = (BudgetSeq2SeqTrainer if seq2seq else BudgetTrainer)(**common)
+            trainer = task_spec(task).trainer_class(**common)
         trainer.train()
     return trainer.model.eval()
 
@@ -194,7 +193,6 @@ def _lora_recovery(config, model, tokenizer, task, corpus, seed):
     from ..compression.record import compression_history, record_compression, set_compression_history
     from ..data.task_data import build_task_data
     from ..training.arguments import BudgetSeq2SeqTrainingArguments
-    from ..training.trainer import BudgetSeq2SeqTrainer, BudgetTrainer
 
     history = compression_history(model)
     peft_model = add_lora(model, config, task)
@@ -209,8 +207,7 @@ def _lora_recovery(config, model, tokenizer, task, corpus, seed):
             disable_tqdm=True,
             seed=seed,
         )
-        trainer_cls = BudgetSeq2SeqTrainer if task == "seq2seq" else BudgetTrainer
-        trainer_cls(
+        task_spec(task).trainer_class(
             model=peft_model, args=args, train_dataset=train_data, data_collator=collator, processing_class=tokenizer
         ).train()
     peft_model.eval()

@@ -83,10 +83,9 @@ def train(command: TrainCommandArguments, training_args) -> dict:
     from ..data.identity import record_data_identity
     from ..data.task_data import build_task_data
     from ..data.tokenizer import FAMILY_TO_KIND, train_tokenizer
-    from ..evaluation.metrics import accuracy_metrics, masked_token_loss_sums, perplexity_metrics
-    from ..modeling import build_model, check_task, load_model, resolve_config
+    from ..modeling import build_model, load_model, resolve_config
     from ..scaling.scale import scale_config
-    from ..training.trainer import BudgetSeq2SeqTrainer, BudgetTrainer
+    from ..tasks import check_task
 
     if (command.config is None) == (command.model_name_or_path is None):
         raise ValueError("give exactly one of --config (train from scratch) or --model_name_or_path (pretrained)")
@@ -96,7 +95,7 @@ def train(command: TrainCommandArguments, training_args) -> dict:
         if command.model_name_or_path:
             raise ValueError("--num_layers/--hidden_size scale a --config; pretrained weights cannot be rescaled")
         config = scale_config(config, command.num_layers, command.hidden_size, head_dim=command.head_dim)
-    check_task(command.task, config)
+    spec = check_task(command.task, config)
     data = data_identity_of(command)
     corpus = data.load()
     tokenizer_source = command.tokenizer or command.model_name_or_path
@@ -136,16 +135,15 @@ def train(command: TrainCommandArguments, training_args) -> dict:
         model = build_model(config, command.task, num_labels=num_labels)
 
     record_data_identity(model, data)  # every checkpoint and the final save carry it
-    trainer_cls = BudgetSeq2SeqTrainer if command.task == "seq2seq" else BudgetTrainer
-    trainer = trainer_cls(
+    trainer = spec.trainer_class(
         model=model,
         args=training_args,
         train_dataset=train_data,
         eval_dataset=eval_data,
         data_collator=collator,
         processing_class=tokenizer,
-        compute_metrics={"classification": accuracy_metrics, "mlm": perplexity_metrics}.get(command.task),
-        preprocess_logits_for_metrics=masked_token_loss_sums if command.task == "mlm" else None,
+        compute_metrics=spec.compute_metrics,
+        preprocess_logits_for_metrics=spec.preprocess_logits_for_metrics,
     )
     output = trainer.train(resume_from_checkpoint=_resume_flag(training_args.resume_from_checkpoint))
     budget = trainer.budget_callback
