@@ -19,6 +19,7 @@ from ..budget.duration import format_duration
 from ..budget.evaluation import BoundedEvalLoader, time_evaluation_batches
 from ..budget.progress import BudgetProgressCallback
 from ..budget.schedules import time_lr_lambda
+from ..compression.base import CompressionCallback
 from .checkpoints import find_resumable_checkpoint, read_trainer_state
 
 logger = logging.getLogger(__name__)
@@ -63,8 +64,6 @@ class BudgetTrainerMixin:
 
     def _link_compression_callbacks(self, budget_callback) -> None:
         """Compression schedules follow the budget's progress (time), not the unbounded step count."""
-        from ..compression.base import CompressionCallback
-
         for cb in self.callback_handler.callbacks:
             if isinstance(cb, CompressionCallback) and cb.budget is None:
                 cb.budget = budget_callback

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
@@ -183,9 +185,6 @@ def save_final_atomically(trainer, output_dir: str) -> None:
     """`trainer.save_model()` so that a kill at any point leaves the previous state or the complete model:
     everything is written into a temporary folder first, then moved into `output_dir` with `config.json`
     last (a folder whose root has no config.json holds no final model)."""
-    import shutil
-    import tempfile
-
     from ..data.cache import remove_stale_temporaries
 
     if not trainer.is_world_process_zero():
