@@ -148,8 +148,8 @@ def train(command: TrainCommandArguments, training_args) -> dict:
         preprocess_logits_for_metrics=spec.preprocess_logits_for_metrics,
     )
     output = trainer.train(resume_from_checkpoint=_resume_flag(training_args.resume_from_checkpoint))
-    budget = trainer.budget_callback
-    if budget is not None and budget.preempted:
+    budget_callback = trainer.budget_callback
+    if budget_callback is not None and budget_callback.preempted:
         from ..training.checkpoints import find_resumable_checkpoint
 
         return {"preempted": True, "checkpoint": find_resumable_checkpoint(training_args.output_dir)}
@@ -159,8 +159,8 @@ def train(command: TrainCommandArguments, training_args) -> dict:
     if last_eval is None or last_eval.get("step") != trainer.state.global_step:
         last_eval = trainer.evaluate()
     metrics.update({k: v for k, v in last_eval.items() if k.startswith("eval_")})
-    if budget is not None:
-        metrics.update(budget.log_fields())
+    if budget_callback is not None:
+        metrics.update(budget_callback.log_fields())
     save_final_atomically(trainer, training_args.output_dir)
     trainer.log_metrics("all", metrics)
     trainer.save_metrics("all", metrics)
