@@ -7,11 +7,12 @@ from .duration import parse_duration
 from .intervals import TimedIntervals, parse_intervals
 from .log import BUDGET_LOG_NAME, BudgetLog
 from .preemption import StopSignals
-from .schedules import TIME_LR_SCHEDULES, time_lr_lambda
+from .schedules import TIME_LR_SCHEDULES, UNBOUNDED_MAX_STEPS, time_lr_lambda
 
 __all__ = [
     "BUDGET_LOG_NAME",
     "TIME_LR_SCHEDULES",
+    "UNBOUNDED_MAX_STEPS",
     "BudgetClock",
     "BudgetLog",
     "DeadlinePolicy",
