@@ -186,13 +186,16 @@ def test_a_bug_shows_its_traceback_and_a_missing_field_is_one_line(tmp_path, cap
 
     import tlc_hf.scaling
     from tlc_hf import load_corpus
-    from tlc_hf.errors import run_script
+    from tlc_hf.errors import MissingFieldError, run_script
 
     DatasetDict(test=Dataset.from_dict({"text": ["a review"] * 12, "label": [0, 1] * 6})).save_to_disk(tmp_path / "d")
     assert run_script(lambda: load_corpus(str(tmp_path / "d")), prog="script") == 1
     stderr = capsys.readouterr().err
-    assert f"script: error: missing field 'train' in dataset '{tmp_path / 'd'}' (its splits: ['test'])" in stderr
+    assert f"script: error: dataset '{tmp_path / 'd'}' (config None) has no 'train' split; it has ['test']" in stderr
     assert "Traceback" not in stderr
+    with pytest.raises(MissingFieldError) as caught:
+        load_corpus(str(tmp_path / "d"))
+    assert caught.value.field == "train" and isinstance(caught.value, ValueError)
 
     def bug(*args, **kwargs):
         return {}["total"]

@@ -14,22 +14,25 @@ from collections.abc import Callable
 
 
 class MissingFieldError(ValueError):
-    """User input (a file, a dataset, a recipe) lacks a field it must have: one line, not a traceback.
+    """User input (a dataset, a file, a recipe) lacks a field it must have: one line, not a traceback.
+
+    A `ValueError`, so callers that catch those keep working; raised where user input is validated, so that
+    a `KeyError` can only be a bug.
 
     Args:
-        name: the missing field (a key, a column, a split).
-        where: what lacks it, and what it has, e.g. `"dataset 'glue' (splits: ['test'])"`.
+        message: the one line: what lacks which field, and what it has.
+        field: the missing field (a key, a column, a split).
 
     Example:
         ```python
         if "train" not in splits:
-            raise MissingFieldError("train", f"dataset {name!r} (splits: {sorted(splits)})")
+            raise MissingFieldError(f"dataset {name!r} has no 'train' split; it has {sorted(splits)}", "train")
         ```
     """
 
-    def __init__(self, name: str, where: str):
-        self.name, self.where = name, where
-        super().__init__(f"missing field {name!r} in {where}")
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
 
 
 def is_bug(err: BaseException) -> bool:

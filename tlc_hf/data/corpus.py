@@ -96,8 +96,6 @@ def load_corpus(
         splits = _load_external(name, config)
         splits = {split: _normalize_columns(ds, text_column, label_column) for split, ds in splits.items()}
 
-    if "train" not in splits:
-        raise MissingFieldError("train", f"dataset {name!r} (its splits: {sorted(splits)}); it needs a train split")
     train = splits["train"]
     if max_examples is not None and len(train) > max_examples:
         train = _split(train, test_size=len(train) - max_examples, seed=seed)["train"]
@@ -152,7 +150,8 @@ def _load_external(name: str, config: str | None) -> dict[str, Dataset]:
         if found is not None:
             splits[canonical] = loaded[found]
     if "train" not in splits:
-        raise ValueError(f"dataset {name!r} (config {config!r}) has no 'train' split; it has {sorted(loaded)}")
+        message = f"dataset {name!r} (config {config!r}) has no 'train' split; it has {sorted(loaded)}"
+        raise MissingFieldError(message, "train")
     return splits
 
 
