@@ -28,8 +28,8 @@ from transformers import (
 
 from .data.mlm import MLMCollator, build_mlm_dataset
 from .data.tasks import build_classification_dataset, build_seq2seq_dataset
-from .evaluation.metrics import accuracy_metrics, masked_token_loss_sums, perplexity_metrics
 from .training.arguments import BudgetSeq2SeqTrainingArguments, BudgetTrainingArguments
+from .training.metrics import accuracy_metrics, masked_token_loss_sums, perplexity_metrics
 from .training.trainer import BudgetSeq2SeqTrainer, BudgetTrainer
 
 SEQ2SEQ_MODEL_TYPES = ("t5", "mt5", "umt5", "bart", "mbart")
