@@ -180,6 +180,34 @@ def test_debug_shows_the_traceback(folders):
         main(["--debug", "evaluate", str(folders / "good"), "--max_examples", "0"])
 
 
+def test_a_bug_shows_its_traceback_and_a_missing_field_is_one_line(tmp_path, capsys, monkeypatch):
+    """A KeyError is a bug in tlc_hf (its traceback); user data lacking a field is one line (MissingFieldError)."""
+    from datasets import Dataset, DatasetDict
+
+    import tlc_hf.scaling
+    from tlc_hf import load_corpus
+    from tlc_hf.errors import MissingFieldError, run_script
+
+    DatasetDict(test=Dataset.from_dict({"text": ["a review"] * 12, "label": [0, 1] * 6})).save_to_disk(tmp_path / "d")
+    assert run_script(lambda: load_corpus(str(tmp_path / "d")), prog="script") == 1
+    stderr = capsys.readouterr().err
+    assert f"script: error: dataset '{tmp_path / 'd'}' (config None) has no 'train' split; it has ['test']" in stderr
+    assert "Traceback" not in stderr
+    with pytest.raises(MissingFieldError) as caught:
+        load_corpus(str(tmp_path / "d"))
+    assert caught.value.field == "train" and isinstance(caught.value, ValueError)
+
+    def bug(*args, **kwargs):
+        return {}["total"]
+
+    with pytest.raises(KeyError, match="total"):
+        run_script(bug, prog="script")
+    monkeypatch.setattr(tlc_hf.scaling, "param_breakdown", bug)
+    with pytest.raises(KeyError, match="total"):
+        main(["params", "bert-tiny"])
+    assert "tlc-hf params: internal error, a bug in tlc_hf" in capsys.readouterr().err
+
+
 def _api_cases(root):
     """(call, exception type, fragment): the API gives the same line as the CLI wherever both exist."""
     from tlc_hf import (

@@ -151,3 +151,16 @@ def test_scheduled_structured_callback_masks_then_removes(tmp_path, importance):
     save_compressed(model, tmp_path / "saved")
     batch = random_batch("bert")
     assert torch.allclose(load_compressed(str(tmp_path / "saved"))(**batch).logits, model(**batch).logits, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", SEQ2SEQ_FAMILIES)
+def test_native_t5_cut_gives_attention_its_own_class_back(family):
+    """mT5's attention is a copy of T5Attention, not a subclass: un-pruning restores MT5Attention, not T5's."""
+    model = four_head_model(family)
+    before = {name: type(m) for name, m in model.named_modules() if hasattr(m, "key_value_proj_dim")}
+    batch = random_batch(family)
+    report = prune_structured_(model, heads=0.5, ffn=0.5, uniform=True)
+    after = {name: type(m) for name, m in model.named_modules() if name in before}
+    assert report["native"] and after == before
+    assert {cls.__name__ for cls in after.values()} == {"MT5Attention" if family == "mt5" else "T5Attention"}
+    assert model(**batch).logits.shape[-1] == model.config.vocab_size

@@ -119,10 +119,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args._run(args, rest)
     except KeyboardInterrupt:
         raise
-    except Exception as err:  # the one error boundary: one line, the traceback only on request
-        if args.debug or os.environ.get("TLC_HF_DEBUG"):
+    except Exception as err:  # the one error boundary: one line; the traceback on request or for a bug
+        from .errors import explain, is_bug
+
+        if is_bug(err):
+            print(
+                f"tlc-hf {args.command}: internal error, a bug in tlc_hf: please report it with this traceback",
+                file=sys.stderr,
+            )
+        if args.debug or os.environ.get("TLC_HF_DEBUG") or is_bug(err):
             raise
-        from .errors import explain
 
         print(f"tlc-hf {args.command}: error: {explain(err)} (--debug shows the traceback)", file=sys.stderr)
         return 1

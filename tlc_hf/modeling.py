@@ -5,24 +5,11 @@ from __future__ import annotations
 import json
 import os
 
-from transformers import (
-    AutoConfig,
-    AutoModelForMaskedLM,
-    AutoModelForSeq2SeqLM,
-    AutoModelForSequenceClassification,
-    PretrainedConfig,
-    PreTrainedModel,
-)
+from transformers import AutoConfig, PretrainedConfig, PreTrainedModel
 
 from .scaling.configs import shipped_config_dict
+from .tasks import SEQ2SEQ_MODEL_TYPES, TASKS, check_task  # noqa: F401  (re-exported)
 
-TASKS = ("mlm", "classification", "seq2seq")
-_TASK_AUTO_CLASS = {
-    "mlm": AutoModelForMaskedLM,
-    "classification": AutoModelForSequenceClassification,
-    "seq2seq": AutoModelForSeq2SeqLM,
-}
-SEQ2SEQ_MODEL_TYPES = ("t5", "mt5", "umt5", "bart", "mbart")
 TINY_CONFIG_NAMES = ("bert-tiny", "roberta-tiny", "t5-tiny", "mt5-tiny")
 
 
@@ -77,27 +64,18 @@ def _config_from_dict(data: dict) -> PretrainedConfig:
     return config
 
 
-def check_task(task: str, config: PretrainedConfig) -> None:
-    if task not in TASKS:
-        raise ValueError(f"task={task!r} is not known; choose one of {TASKS}")
-    is_seq2seq = config.model_type in SEQ2SEQ_MODEL_TYPES or getattr(config, "is_encoder_decoder", False)
-    if (task == "seq2seq") != is_seq2seq:
-        allowed = "seq2seq" if is_seq2seq else "mlm or classification"
-        raise ValueError(f"task={task!r} does not fit model_type={config.model_type!r}; it takes {allowed}")
-
-
 def build_model(config: PretrainedConfig, task: str, num_labels: int | None = None) -> PreTrainedModel:
     """A randomly initialized model of `config` for `task` ("mlm", "classification", "seq2seq")."""
-    check_task(task, config)
+    spec = check_task(task, config)
     if task == "classification" and num_labels is not None:
         config.num_labels = num_labels
-    return _TASK_AUTO_CLASS[task].from_config(config)
+    return spec.model_class.from_config(config)
 
 
 def load_model(name_or_path: str, task: str, num_labels: int | None = None, **kwargs) -> PreTrainedModel:
     """Pretrained weights for `task` (safetensors only; remote code only if asked)."""
     config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=kwargs.get("trust_remote_code", False))
-    check_task(task, config)
+    spec = check_task(task, config)
     if task == "classification" and num_labels is not None:
         kwargs["num_labels"] = num_labels
-    return _TASK_AUTO_CLASS[task].from_pretrained(name_or_path, use_safetensors=True, **kwargs)
+    return spec.model_class.from_pretrained(name_or_path, use_safetensors=True, **kwargs)

@@ -57,7 +57,7 @@ class BoundedEvalLoader:
 
     def __init__(self, loader, budget_callback):
         self._loader = loader
-        self._budget = budget_callback
+        self._budget_callback = budget_callback
 
     def __len__(self) -> int:
         return len(self._loader)
@@ -70,7 +70,7 @@ class BoundedEvalLoader:
             total = len(self._loader)
         except TypeError:
             total = None
-        watch = self._budget.begin_bounded_evaluation(total)
+        watch = self._budget_callback.begin_bounded_evaluation(total)
         for ran, inputs in enumerate(self._loader, start=1):
             yield inputs
             if ran != total and watch.time_is_up(ran):

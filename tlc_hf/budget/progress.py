@@ -14,12 +14,12 @@ class BudgetProgressCallback(ProgressCallback):
 
     def __init__(self, budget_callback, max_str_len: int = 100):
         super().__init__(max_str_len=max_str_len)
-        self.budget = budget_callback
+        self.budget_callback = budget_callback
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             self.training_bar = progress_bar(
-                total=round(self.budget.budget_s), unit="s", dynamic_ncols=True, desc="budget", initial=0
+                total=round(self.budget_callback.budget_s), unit="s", dynamic_ncols=True, desc="budget", initial=0
             )
         self.current_step = state.global_step
         self._shown = 0
@@ -46,10 +46,10 @@ class BudgetProgressCallback(ProgressCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero and self.training_bar is not None:
-            shown = min(round(self.budget.elapsed_s), round(self.budget.budget_s))
+            shown = min(round(self.budget_callback.elapsed_s), round(self.budget_callback.budget_s))
             self.training_bar.update(shown - self._shown)
             self._shown = shown
-            left = format_duration(self.budget.budget_s - self.budget.elapsed_s)
+            left = format_duration(self.budget_callback.budget_s - self.budget_callback.elapsed_s)
             self.training_bar.set_postfix_str(f"step {state.global_step}, {left} left", refresh=False)
         self.current_step = state.global_step
 

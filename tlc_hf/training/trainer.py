@@ -19,6 +19,7 @@ from ..budget.duration import format_duration
 from ..budget.evaluation import BoundedEvalLoader, time_evaluation_batches
 from ..budget.progress import BudgetProgressCallback
 from ..budget.schedules import time_lr_lambda
+from ..compression.base import CompressionCallback
 from .checkpoints import find_resumable_checkpoint, read_trainer_state
 
 logger = logging.getLogger(__name__)
@@ -55,8 +56,7 @@ class BudgetTrainerMixin:
         if "eval_every" in callback.intervals and self.eval_dataset is None:
             raise ValueError("eval_every needs an eval_dataset; pass eval_dataset=... to the trainer")
         self._link_compression_callbacks(callback)
-        callback.eval_probe = self._time_evaluation
-        callback.bounds_evaluation = True
+        callback.use_evaluation_probe(self._time_evaluation)
         if any(isinstance(cb, ProgressCallback) for cb in self.callback_handler.callbacks):
             self.remove_callback(ProgressCallback)
             self.add_callback(BudgetProgressCallback(callback))
@@ -64,8 +64,6 @@ class BudgetTrainerMixin:
 
     def _link_compression_callbacks(self, budget_callback) -> None:
         """Compression schedules follow the budget's progress (time), not the unbounded step count."""
-        from ..compression.base import CompressionCallback
-
         for cb in self.callback_handler.callbacks:
             if isinstance(cb, CompressionCallback) and cb.budget is None:
                 cb.budget = budget_callback
@@ -139,12 +137,10 @@ class BudgetTrainerMixin:
                     resume_from_checkpoint,
                 )
                 self._load_from_checkpoint(resume_from_checkpoint)
-                self.budget_callback.clock.start(elapsed)
-                self.budget_callback.clock.sync()
-                self.budget_callback.clock.pause()
+                self.budget_callback.start_spent(elapsed)
                 return TrainOutput(state["global_step"], float("nan"), {"train_runtime": 0.0, "elapsed_s": elapsed})
         if self.budget_callback is not None:
-            self.budget_callback.train_entered_at = entered_at
+            self.budget_callback.count_setup_from(entered_at)
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
 

@@ -24,9 +24,9 @@ from ..compression.loading import load_compressed, save_compressed
 from ..compression.recipe import CompressionRecipe
 from ..compression.record import record_compression
 from ..data.identity import DataIdentity, data_identity, record_data_identity, resolve_data
-from ..evaluation.evaluate_model import infer_task
 from ..hub.card import render_model_card
 from ..hub.report import build_report
+from ..tasks import infer_task, task_spec
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,6 @@ def run_recipe(
 def _fine_tune(recipe, model, context):
     from ..data.task_data import build_task_data
     from ..training.arguments import BudgetSeq2SeqTrainingArguments
-    from ..training.trainer import BudgetSeq2SeqTrainer, BudgetTrainer
 
     task, tokenizer, seed = context.task, context.tokenizer, context.seed
     train_data, eval_data, collator = build_task_data(task, tokenizer, context.corpus, seed=seed)
@@ -155,7 +154,7 @@ def _fine_tune(recipe, model, context):
         if callback is not None:
             callbacks.append(callback)
     seq2seq = task == "seq2seq"
-    trainer_cls, extra = BudgetSeq2SeqTrainer if seq2seq else BudgetTrainer, {}
+    trainer_cls, extra = task_spec(task).trainer_class, {}
     for config in recipe.configs:  # a method may supply the trainer (distillation: the teacher's)
         supply = get_method(config.method).trainer
         if supply is not None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
@@ -83,10 +85,9 @@ def train(command: TrainCommandArguments, training_args) -> dict:
     from ..data.identity import record_data_identity
     from ..data.task_data import build_task_data
     from ..data.tokenizer import FAMILY_TO_KIND, train_tokenizer
-    from ..evaluation.metrics import accuracy_metrics, masked_token_loss_sums, perplexity_metrics
-    from ..modeling import build_model, check_task, load_model, resolve_config
+    from ..modeling import build_model, load_model, resolve_config
     from ..scaling.scale import scale_config
-    from ..training.trainer import BudgetSeq2SeqTrainer, BudgetTrainer
+    from ..tasks import check_task
 
     if (command.config is None) == (command.model_name_or_path is None):
         raise ValueError("give exactly one of --config (train from scratch) or --model_name_or_path (pretrained)")
@@ -96,7 +97,7 @@ def train(command: TrainCommandArguments, training_args) -> dict:
         if command.model_name_or_path:
             raise ValueError("--num_layers/--hidden_size scale a --config; pretrained weights cannot be rescaled")
         config = scale_config(config, command.num_layers, command.hidden_size, head_dim=command.head_dim)
-    check_task(command.task, config)
+    spec = check_task(command.task, config)
     data = data_identity_of(command)
     corpus = data.load()
     tokenizer_source = command.tokenizer or command.model_name_or_path
@@ -136,20 +137,19 @@ def train(command: TrainCommandArguments, training_args) -> dict:
         model = build_model(config, command.task, num_labels=num_labels)
 
     record_data_identity(model, data)  # every checkpoint and the final save carry it
-    trainer_cls = BudgetSeq2SeqTrainer if command.task == "seq2seq" else BudgetTrainer
-    trainer = trainer_cls(
+    trainer = spec.trainer_class(
         model=model,
         args=training_args,
         train_dataset=train_data,
         eval_dataset=eval_data,
         data_collator=collator,
         processing_class=tokenizer,
-        compute_metrics={"classification": accuracy_metrics, "mlm": perplexity_metrics}.get(command.task),
-        preprocess_logits_for_metrics=masked_token_loss_sums if command.task == "mlm" else None,
+        compute_metrics=spec.compute_metrics,
+        preprocess_logits_for_metrics=spec.preprocess_logits_for_metrics,
     )
     output = trainer.train(resume_from_checkpoint=_resume_flag(training_args.resume_from_checkpoint))
-    budget = trainer.budget_callback
-    if budget is not None and budget.preempted:
+    budget_callback = trainer.budget_callback
+    if budget_callback is not None and budget_callback.preempted:
         from ..training.checkpoints import find_resumable_checkpoint
 
         return {"preempted": True, "checkpoint": find_resumable_checkpoint(training_args.output_dir)}
@@ -159,8 +159,8 @@ def train(command: TrainCommandArguments, training_args) -> dict:
     if last_eval is None or last_eval.get("step") != trainer.state.global_step:
         last_eval = trainer.evaluate()
     metrics.update({k: v for k, v in last_eval.items() if k.startswith("eval_")})
-    if budget is not None:
-        metrics.update(budget.log_fields())
+    if budget_callback is not None:
+        metrics.update(budget_callback.log_fields())
     save_final_atomically(trainer, training_args.output_dir)
     trainer.log_metrics("all", metrics)
     trainer.save_metrics("all", metrics)
@@ -185,9 +185,6 @@ def save_final_atomically(trainer, output_dir: str) -> None:
     """`trainer.save_model()` so that a kill at any point leaves the previous state or the complete model:
     everything is written into a temporary folder first, then moved into `output_dir` with `config.json`
     last (a folder whose root has no config.json holds no final model)."""
-    import shutil
-    import tempfile
-
     from ..data.cache import remove_stale_temporaries
 
     if not trainer.is_world_process_zero():

@@ -12,7 +12,7 @@ from torch import nn
 from ..record import record_compression
 from ..sharding import defer_to_whole_, detect_engine, full, local
 from .config import StructuredPruningConfig
-from .t5 import make_pruned_t5_attention
+from .t5 import make_pruned_t5_attention, unprune_t5_attention_
 from .units import AttentionUnit, FFNUnit, current_heads, current_neurons, get_module, model_units, set_module
 
 
@@ -200,9 +200,7 @@ def make_native_if_possible_(model: nn.Module, attention: list[AttentionUnit], f
                     with torch.no_grad():
                         new.weight.copy_(bias.weight.index_select(1, module.kept_heads))
                     module.relative_attention_bias = new
-                module.__class__ = module.__class__.__mro__[1]  # back to T5Attention
-                del module.kept_head_indices
-                module.n_heads, module.inner_dim = n_heads, n_heads * module.key_value_proj_dim
+                unprune_t5_attention_(module, n_heads)
         (config.d_ff,) = widths
         config.num_heads = n_heads
         return True

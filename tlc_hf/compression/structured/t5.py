@@ -52,9 +52,20 @@ class PrunedT5Attention(T5Attention):
 
 
 def make_pruned_t5_attention(module: T5Attention, kept_heads: list[int], original_heads: int) -> None:
-    """Turn `module` into a `PrunedT5Attention` in place (its parameters are untouched)."""
+    """Turn `module` (a `T5Attention` or mT5's copy of it, `MT5Attention`) into a `PrunedT5Attention` in place
+    (its parameters are untouched); `unprune_t5_attention_` gives it its own class back."""
+    if not isinstance(module, PrunedT5Attention):
+        module.unpruned_class = type(module)  # MT5Attention is a copy of T5Attention, not a subclass
     module.__class__ = PrunedT5Attention
     module.original_heads = original_heads
     module.kept_head_indices = [int(h) for h in kept_heads]
     module.n_heads = len(kept_heads)
     module.inner_dim = module.n_heads * module.key_value_proj_dim
+
+
+def unprune_t5_attention_(module: PrunedT5Attention, n_heads: int) -> None:
+    """Make `module` the plain attention class it was before pruning, with `n_heads` heads (its kept ones);
+    the caller has sliced any relative-position bias to the kept heads."""
+    module.__class__ = module.__dict__.pop("unpruned_class", T5Attention)
+    del module.kept_head_indices
+    module.n_heads, module.inner_dim = n_heads, n_heads * module.key_value_proj_dim
