@@ -459,12 +459,15 @@ def test_stock_trainer_skips_a_final_evaluation_it_cannot_cut(tmp_path, fake_tim
 
 
 def test_real_slow_evaluation_first_longer_than_the_budget(tmp_path):
-    """Real time: an evaluation whose loading sleeps (~6 s) against a 4 s budget; train() returns within it."""
+    """Real time: an evaluation whose loading sleeps (~6 s) against a 4 s budget; train() returns within it.
+
+    Batches of ~0.24 s keep the final subset (~1 s: a quarter of the budget, less one batch for the loader's
+    look-ahead) at about three batches, away from the edge where one batch fewer means no final evaluation."""
     trainer = budget_trainer(
         tmp_path,
         time_budget="4s",
         time_deadline=True,
-        eval_data=SlowLoading(96, 0.06),
+        eval_data=SlowLoading(192, 0.03),
         per_device_eval_batch_size=8,
         eval_every="1s",
         eval_strategy="steps",

@@ -33,12 +33,27 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes each line to `sys.stdout` as it is when the line is logged (a redirect or a capture included),
+    not to the stream that was `sys.stdout` when the handler was made."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _):  # StreamHandler sets it; the current sys.stdout is always used
+        pass
+
+
 def show_progress_lines() -> None:
     """The demo logs a line per stage and per size (`tlc_hf.workflows.demo`): the command shows them on stdout."""
     demo = logging.getLogger("tlc_hf.workflows.demo")
-    if not demo.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        demo.addHandler(handler)
+    if not any(isinstance(handler, _StdoutHandler) for handler in demo.handlers):
+        demo.addHandler(_StdoutHandler())
     demo.setLevel(logging.INFO)
     demo.propagate = False
