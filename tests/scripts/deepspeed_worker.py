@@ -24,7 +24,9 @@ warnings.filterwarnings("ignore")
 import deepspeed  # noqa: E402
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
-from transformers import AutoModelForMaskedLM, AutoModelForSeq2SeqLM  # noqa: E402
+
+# the one-process reference's models, batches and outputs are the FSDP2 worker's (this folder is on sys.path)
+from sharded_worker import BATCH, FAMILIES, auto_class, batches_for, model_for, outputs  # noqa: E402
 
 import tlc_hf  # noqa: E402, F401  (installs the from_pretrained hook)
 from tlc_hf.compression import find_targets, zero  # noqa: E402
@@ -34,45 +36,10 @@ from tlc_hf.compression.movement import MovementPruningCallback  # noqa: E402
 from tlc_hf.compression.quantization import QATCallback, QuantNoiseCallback  # noqa: E402
 from tlc_hf.compression.record import compression_history  # noqa: E402
 from tlc_hf.compression.sharding import full, shard_like  # noqa: E402
-from tlc_hf.testing import tiny_model, toy_dataset  # noqa: E402
 from tlc_hf.training.sharded import distillation_loss, gather_whole, save_whole, train_sharded  # noqa: E402
 
-FAMILIES = ("bert", "t5")
 STAGES = (2, 3)
-STEPS, BATCH, LR = 6, 8, 1e-3
-
-
-def model_for(family: str, seed: int = 0, hidden: int = 32):
-    if family == "bert":  # 65 FFN neurons: ZeRO-3 partitions of odd sizes (padding on the last rank)
-        return tiny_model(
-            "bert",
-            seed=seed,
-            hidden_size=hidden,
-            intermediate_size=2 * hidden + 1,
-            hidden_dropout_prob=0.0,
-            attention_probs_dropout_prob=0.0,
-        )
-    return tiny_model("t5", seed=seed, hidden_size=hidden, dropout_rate=0.0, feed_forward_proj="gelu")
-
-
-def batches_for(family: str) -> list[dict]:
-    rows = toy_dataset(family, n=STEPS * BATCH, labels="tokens" if family == "bert" else "decoder", seed=3)
-    return [
-        {k: torch.stack([torch.as_tensor(r[k]) for r in rows[i : i + BATCH]]) for k in rows[0]}
-        for i in range(0, len(rows), BATCH)
-    ]
-
-
-def auto_class(family: str):
-    return AutoModelForMaskedLM if family == "bert" else AutoModelForSeq2SeqLM
-
-
-def outputs(model, family: str) -> torch.Tensor:
-    batch = {k: v for k, v in batches_for(family)[0].items() if k != "labels"}
-    if family == "t5":
-        batch["decoder_input_ids"] = batches_for(family)[1]["labels"][:, :4]
-    with torch.no_grad():
-        return model.eval()(**batch).logits
+LR = 1e-3
 
 
 def engine_for(model, stage: int):
