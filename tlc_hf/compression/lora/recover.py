@@ -7,8 +7,8 @@ import tempfile
 import torch
 
 from ...data.task_data import build_task_data
+from ...tasks import task_spec
 from ...training.arguments import BudgetSeq2SeqTrainingArguments
-from ...training.trainer import BudgetSeq2SeqTrainer, BudgetTrainer
 from ..compress import CompressionResult
 from ..record import compression_history, record_compression, set_compression_history
 from .config import LoraRecoveryConfig
@@ -72,8 +72,7 @@ def recover_lora(model, config: LoraRecoveryConfig, context) -> CompressionResul
             disable_tqdm=True,
             seed=context.seed,
         )
-        trainer_class = BudgetSeq2SeqTrainer if context.task == "seq2seq" else BudgetTrainer
-        trainer_class(
+        task_spec(context.task).trainer_class(
             model=peft_model,
             args=args,
             train_dataset=train_data,
