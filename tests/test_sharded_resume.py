@@ -2,11 +2,12 @@
 masks and movement scores: the resumed run ends where the uninterrupted one does, on 2 ranks and in one process.
 
 tests/scripts/sharded_resume_worker.py trains gradual magnitude (global) and movement (hard, soft) pruning on
-a tiny BERT and T5 for 6 steps: one process and 2 ranks uninterrupted, and 2 ranks that save `checkpoint-3`
+a tiny BERT and T5 for 6 steps (FSDP2; movement hard under DDP as well): one process and 2 ranks uninterrupted, and 2 ranks that save `checkpoint-3`
 (mid-schedule, between two mask updates) and stop. New processes resume that checkpoint (2 ranks, then one
 process) from other initial weights and train steps 4-6. Also: gather_whole / save_whole on meta weights.
 """
 
+import importlib.util
 import json
 import os
 import re
@@ -22,9 +23,18 @@ from tlc_hf.testing import tiny_model
 from tlc_hf.training.sharded import gather_whole, save_whole, train_sharded
 
 WORKER = Path(__file__).parent / "scripts" / "sharded_resume_worker.py"
-CHECKS = ("magnitude_global", "movement_hard", "movement_soft")
-FAMILIES = ("bert", "t5")
+CASES = [
+    (check, family) for check in ("magnitude_global", "movement_hard", "movement_soft") for family in ("bert", "t5")
+]
+CASES.append(("movement_hard_ddp", "bert"))  # DDP replicas: the same checkpoint code, get_state_dict strips module.
 META = r"^{}: bert\.embeddings\.word_embeddings\.weight is on the meta device .*model\.to_empty\(device=\.\.\.\)"
+
+
+def _worker():
+    spec = importlib.util.spec_from_file_location("sharded_resume_worker", WORKER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
@@ -33,26 +43,22 @@ def runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("sharded_resume")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", PYTHONPATH=str(WORKER.parents[2]))
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29547"]
-    for phase, cmd in (
-        ("first", torchrun),  # stop at checkpoint-3; the processes end
-        ("resume", torchrun),  # fresh processes
-        ("resume", [sys.executable]),  # one process, the 2-rank checkpoint
-    ):
+    for phase in ("first", "resume"):  # the first processes stop at checkpoint-3 and end; fresh ones resume
         run = subprocess.run(
-            [*cmd, str(WORKER), str(out), phase], env=env, capture_output=True, text=True, timeout=600
+            [*torchrun, str(WORKER), str(out), phase], env=env, capture_output=True, text=True, timeout=600
         )
         assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
     read = lambda name: json.loads((out / name).read_text())  # noqa: E731
     return {
         "first": [read(f"first-2-{rank}.json") for rank in (0, 1)],
         "resume": [read(f"resume-2-{rank}.json") for rank in (0, 1)],
-        "resume-1": [read("resume-1-0.json")],
+        # this process, without a process group, resumes the 2-rank checkpoints (DCP reshards them)
+        "resume-1": [json.loads(json.dumps(_worker().resume(str(out), sharded=False)))],
         "out": out,
     }
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("check", CHECKS)
+@pytest.mark.parametrize("check, family", CASES)
 def test_checkpoint_holds_model_optimizer_callback_files_and_state(runs, check, family):
     for result in runs["first"]:
         entry = result[f"{check}/{family}"]
@@ -64,8 +70,7 @@ def test_checkpoint_holds_model_optimizer_callback_files_and_state(runs, check, 
         assert entry["leftovers"] == []  # the temp folder was renamed into place
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("check", CHECKS)
+@pytest.mark.parametrize("check, family", CASES)
 @pytest.mark.parametrize("world", ["resume", "resume-1"])
 def test_resumed_run_matches_uninterrupted_and_one_process(runs, world, check, family):
     """Masks and scores right after the resume equal those at step 3; at the end masks are identical, scores

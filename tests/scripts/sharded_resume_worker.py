@@ -4,8 +4,8 @@
     torchrun --nproc_per_node 2 tests/scripts/sharded_resume_worker.py OUT resume
     python tests/scripts/sharded_resume_worker.py OUT resume    # one process resumes the 2-rank checkpoint
 
-`first`: per check and family, the one-process reference and an uninterrupted 2-rank run train all STEPS
-batches; a third, sharded run saves `checkpoint-STOP` and stops there (mid-schedule, between two mask
+`first`: per check and family, the one-process reference and an uninterrupted 2-rank run (FSDP2, or DDP for
+`movement_hard_ddp`) train all STEPS batches; a third, sharded run saves `checkpoint-STOP` and stops there (mid-schedule, between two mask
 updates). Rank 0 writes what the two full runs saw (whole masks and movement scores at step STOP, at the last
 step, the final weights, the sparsity). It also gathers models whose weights are on the meta device.
 `resume`: new processes resume the checkpoint with a model of other initial weights, train the remaining
@@ -31,18 +31,26 @@ from tlc_hf.compression.magnitude import MagnitudePruningCallback  # noqa: E402
 from tlc_hf.compression.masks import get_mask, target_sparsity  # noqa: E402
 from tlc_hf.compression.movement import MovementPruningCallback  # noqa: E402
 from tlc_hf.compression.movement.callback import SCORES_NAME  # noqa: E402
-from tlc_hf.compression.sharding import full, local, shard_like  # noqa: E402
+from tlc_hf.compression.sharding import full, local, shard_like, unwrap_model  # noqa: E402
 from tlc_hf.training.sharded import gather_whole, save_whole, shard_model_, train_sharded  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 from sharded_worker import FAMILIES, STEPS, batches_for, model_for  # noqa: E402
 
 STOP = 3  # of STEPS = 6: masks updated at steps 2, 4, 6; checkpoint-3 holds step-2 masks, 3 steps of scores
-CHECKS = {
-    "magnitude_global": lambda: MagnitudePruningCallback(sparsity=0.6, scope="global", update_every=2, end=0.75),
-    "movement_hard": lambda: MovementPruningCallback(sparsity=0.5, update_every=2, end=0.75),
-    "movement_soft": lambda: MovementPruningCallback(variant="soft", threshold=0.0, update_every=2, end=0.75),
+CHECKS = {  # check: (its pruning callback, how the 2 ranks train: FSDP2 shards or DDP replicas)
+    "magnitude_global": (
+        lambda: MagnitudePruningCallback(sparsity=0.6, scope="global", update_every=2, end=0.75),
+        "fsdp2",
+    ),
+    "movement_hard": (lambda: MovementPruningCallback(sparsity=0.5, update_every=2, end=0.75), "fsdp2"),
+    "movement_soft": (
+        lambda: MovementPruningCallback(variant="soft", threshold=0.0, update_every=2, end=0.75),
+        "fsdp2",
+    ),
+    "movement_hard_ddp": (lambda: MovementPruningCallback(sparsity=0.5, update_every=2, end=0.75), "ddp"),
 }
+ONLY = {"movement_hard_ddp": ("bert",)}  # families of a check, when not all (keeps the test short)
 
 
 class Probe(TrainerCallback):
@@ -75,9 +83,12 @@ class Probe(TrainerCallback):
 def run(family, check, output_dir, sharded, stop=None, init_seed=0, resume=None):
     """Train (or resume) one run; returns what it saw and its gathered final weights."""
     model = model_for(family, seed=init_seed)
-    if sharded:
+    make_pruning, engine = CHECKS[check]
+    if sharded and engine == "fsdp2":
         model = shard_model_(model, init_device_mesh("cpu", (dist.get_world_size(),)))
-    pruning = CHECKS[check]()
+    elif sharded:
+        model = torch.nn.parallel.DistributedDataParallel(model)
+    pruning = make_pruning()
     probe = Probe(pruning, stop)
     logs = train_sharded(
         model,
@@ -88,7 +99,7 @@ def run(family, check, output_dir, sharded, stop=None, init_seed=0, resume=None)
         resume_from_checkpoint=resume,
     )
     sparsity = target_sparsity(pruning.targets)  # each rank measures its shards, summed over ranks
-    whole = gather_whole(model, rank0_only=False) if sharded else model
+    whole = gather_whole(model, rank0_only=False) if sharded and engine == "fsdp2" else unwrap_model(model)
     return {
         "seen": probe.seen,
         "state": {k: v.detach().clone() for k, v in whole.state_dict().items()},
@@ -101,7 +112,7 @@ def first(out):
     rank = dist.get_rank()
     results = {}
     for check in CHECKS:
-        for family in FAMILIES:
+        for family in ONLY.get(check, FAMILIES):
             folder = os.path.join(out, check, family)
             torch.manual_seed(0)
             reference = run(family, check, os.path.join(folder, "reference"), sharded=False)
@@ -172,7 +183,7 @@ def _score_diff(a: dict, b: dict) -> float | None:
 def resume(out, sharded):
     results = {}
     for check in CHECKS:
-        for family in FAMILIES:
+        for family in ONLY.get(check, FAMILIES):
             folder = os.path.join(out, check, family)
             full_runs = torch.load(os.path.join(folder, "full.pt"), weights_only=False)
             output_dir = os.path.join(folder, "run")

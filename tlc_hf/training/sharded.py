@@ -31,7 +31,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ..compression import zero
-from ..compression.sharding import detect_engine, finalize_whole_, full, is_sharded, local, unwrap_model
+from ..compression.sharding import detect_engine, finalize_whole_, full, is_sharded, unwrap_model
 from .sharded_checkpoint import load_sharded_checkpoint, resolve_checkpoint, save_sharded_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -219,7 +219,8 @@ def _plain_class(model: nn.Module) -> type:
 def refuse_meta(model: nn.Module, action: str) -> None:
     """A one-line ValueError when a weight of `model` is on the meta device (no values to gather or save).
     Every rank of a sharded model holds the same meta entries, so every rank refuses: nothing hangs."""
-    name = next((k for k, v in model.state_dict().items() if torch.is_tensor(v) and local(v).is_meta), None)
+    tensors = (*model.named_parameters(), *model.named_buffers())
+    name = next((k for k, v in tensors if v.is_meta), None)  # a DTensor is meta where its local shard is
     if name is not None:
         raise ValueError(
             f"{action}: {name} is on the meta device (never materialised, no values); materialise the model "
