@@ -216,7 +216,7 @@ def _plain_class(model: nn.Module) -> type:
     return next(c for c in type(model).__mro__ if not issubclass(c, FSDPModule))
 
 
-def refuse_meta(model: nn.Module, action: str) -> None:
+def _refuse_meta(model: nn.Module, action: str) -> None:
     """A one-line ValueError when a weight of `model` is on the meta device (no values to gather or save).
     Every rank of a sharded model holds the same meta entries, so every rank refuses: nothing hangs."""
     tensors = (*model.named_parameters(), *model.named_buffers())
@@ -240,7 +240,7 @@ def gather_whole(model: nn.Module, rank0_only: bool = True) -> nn.Module | None:
     rank = dist.get_rank() if dist.is_initialized() else 0
     keep = rank == 0 or not rank0_only
     model = unwrap_model(model)
-    refuse_meta(model, "gather_whole")
+    _refuse_meta(model, "gather_whole")
     state = {}
     if zero.zero_stage(model):
         state = zero.whole_state_dict(model)
@@ -268,7 +268,7 @@ def save_whole(model: nn.Module, output_dir: str) -> str:
         AutoModelForMaskedLM.from_pretrained("out/final")  # after import tlc_hf
         ```
     """
-    refuse_meta(unwrap_model(model), "save_whole")
+    _refuse_meta(unwrap_model(model), "save_whole")
     engine = detect_engine(model)
     whole = gather_whole(model) if engine in ("fsdp2", "deepspeed") else unwrap_model(model)
     if whole is not None and (not dist.is_initialized() or dist.get_rank() == 0):
