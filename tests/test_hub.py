@@ -207,6 +207,18 @@ def test_evaluate_seq2seq_bleu(small_corpus):
     assert result["task"] == "seq2seq" and 0 <= result["bleu"] <= 100 and 0 <= result["exact_match"] <= 1
 
 
+def test_the_shipped_demo_card_is_a_hub_card_of_its_report(tmp_path):
+    """docs/demo's card names a Hub base model (never the path of the run that wrote it) and is what the card
+    renderer makes of the report beside it."""
+    from tlc_hf.hub.ids import is_hub_id
+
+    folder = Path(__file__).parents[1] / "docs" / "demo" / "cpu-compact-card"
+    report = CompressionReport.load(folder)
+    assert is_hub_id(report.base_model) and ModelCard.load(folder / "README.md").data.base_model == report.base_model
+    render_model_card(report, output_dir=tmp_path)
+    assert (tmp_path / "README.md").read_text() == (folder / "README.md").read_text()
+
+
 def test_model_cards_template_copy_is_the_shipped_one():
     from tlc_hf.hub.card import template_path
 
