@@ -150,6 +150,19 @@ def test_compare_latency_times_models_interleaved_and_ratios_to_the_first():
         compare_latency({"small": small}, rounds=0)
 
 
+def test_runtime_probe_serves_short_texts_of_varying_length():
+    from tlc_hf.compression.quantization.choice import PROBE_BATCH, PROBE_SINGLES, PROBE_TEXTS, probe_inputs
+
+    batches, singles = probe_inputs(2000)
+    lengths = [int(n) for b in batches for n in b["attention_mask"].sum(1)]
+    assert len(lengths) == PROBE_TEXTS and lengths == sorted(lengths) and 4 <= min(lengths) < max(lengths) <= 128
+    assert len({b["input_ids"].shape[1] for b in batches}) > 3  # several shapes, not one padded batch
+    for batch in batches:  # padded to each batch's own longest text
+        assert batch["input_ids"].shape == (PROBE_BATCH, int(batch["attention_mask"].sum(1).max()))
+    assert len(singles) == PROBE_SINGLES and all(one["attention_mask"].all() for one in singles)
+    assert 15 < sum(lengths) / len(lengths) < 45  # around the movie reviews' 27 tokens
+
+
 def test_auto_backend_resolves_to_the_fastest_installed_for_this_device(monkeypatch, tmp_path):
     import tlc_hf.compression.quantization.choice as choice
     import tlc_hf.compression.quantization.config as config
@@ -158,9 +171,9 @@ def test_auto_backend_resolves_to_the_fastest_installed_for_this_device(monkeypa
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     measured = []
 
-    def measure(candidates):  # the real one times a MiniLM-shaped probe per runtime (a minute)
+    def measure(candidates):  # the real one times a MiniLM-shaped probe serving short texts (a minute)
         measured.append(list(candidates))
-        return {"onnxruntime": {"latency_ms": 30.0}, "openvino": {"latency_ms": 20.0}}
+        return {"onnxruntime": {"serving_ms": 30.0}, "openvino": {"serving_ms": 20.0}}
 
     monkeypatch.setattr(choice, "measure_cpu_runtimes", measure)
     real_find_spec = config.importlib.util.find_spec

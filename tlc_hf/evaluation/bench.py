@@ -285,14 +285,37 @@ def compare_real_inputs(
         ones = real_input_batches(tokenizers[name], texts, 1, max_length)
         step = 1 if single_examples is None else max(1, len(ones) // single_examples)
         singles[name] = ones[::step][: single_examples or None]
+    return compare_batches(models, batches, singles, rounds=rounds)
+
+
+def compare_batches(models: dict, batches: dict, singles: dict, *, rounds: int = 3) -> dict:
+    """The timing of `compare_real_inputs` on batches already built (per model: its batches, padded per batch,
+    and its single examples): interleaved rounds, each runs every model's singles then its batches once.
+
+    Returns:
+        name -> batch-1 p50 / p95 (ms), throughput (examples/s over the median pass), `serving_ms` (the median
+        round's singles + pass: the time to serve this mix) and the throughput speedup against the first model.
+
+    Example:
+        ```python
+        compare_batches({"int8": model}, {"int8": [batch]}, {"int8": [one]})["int8"]["serving_ms"]
+        ```
+    """
+    if not models:
+        raise ValueError("compare_batches needs at least one model")
+    _check_positive_ints(rounds=rounds)
+    examples = sum(len(b["input_ids"]) for b in next(iter(batches.values())))
     calls = {name: [] for name in models}
     passes = {name: [] for name in models}
+    served = {name: [] for name in models}
     with torch.inference_mode():
         for name, model in models.items():  # warm-up: the longest batch and one short call
             model.eval()(**batches[name][-1])
-            model(**singles[name][0])
+            if singles[name]:
+                model(**singles[name][0])
         for _ in range(rounds):
             for name, model in models.items():
+                round_start = time.perf_counter()
                 for one in singles[name]:
                     start = time.perf_counter()
                     model(**one)
@@ -301,23 +324,25 @@ def compare_real_inputs(
                 for batch in batches[name]:
                     model(**batch)
                 passes[name].append(time.perf_counter() - start)
+                served[name].append(time.perf_counter() - round_start)
     tokens = [int(b["attention_mask"].sum()) for b in next(iter(batches.values()))]
     padded = [b["attention_mask"].numel() for b in next(iter(batches.values()))]
     results = {}
     for name in models:
-        times = sorted(calls[name])
+        times = sorted(calls[name]) or [float("nan")]
         results[name] = {
             "batch1_latency_ms_p50": statistics.median(times) * 1e3,
             "batch1_latency_ms_p95": times[min(len(times) - 1, round(0.95 * (len(times) - 1)))] * 1e3,
-            "throughput_examples_per_s": len(texts) / statistics.median(passes[name]),
+            "throughput_examples_per_s": examples / statistics.median(passes[name]),
+            "serving_ms": statistics.median(served[name]) * 1e3,
         }
     reference = next(iter(results.values()))["throughput_examples_per_s"]
     for name, row in results.items():
         row["throughput_speedup"] = row["throughput_examples_per_s"] / reference
         row.update(
-            examples=len(texts),
-            batch_size=batch_size,
-            mean_tokens=sum(tokens) / len(texts),
+            examples=examples,
+            batch_size=len(next(iter(batches.values()))[0]["input_ids"]),
+            mean_tokens=sum(tokens) / examples,
             padding_share=1 - sum(tokens) / sum(padded),
             batch1_examples=len(singles[name]),
             rounds=rounds,
