@@ -130,3 +130,58 @@ def test_drophead_in_training_logs_rate(tmp_path):
     trainer = _train(tmp_path, tiny_model("bert"), "bert", [callback])
     rates = [log["drophead_rate"] for log in trainer.state.log_history if "drophead_rate" in log]
     assert rates[0] > rates[1] and rates[-1] > min(rates)  # V shape: down, then up
+
+
+@pytest.mark.parametrize("trainer", ["budget", "stock"])
+def test_movement_scores_resume_from_a_checkpoint_moved_elsewhere(tmp_path, caplog, trainer):
+    import shutil
+
+    from safetensors.torch import load_file
+    from transformers import Trainer
+
+    from tlc_hf import BudgetTrainer
+    from tlc_hf.compression.movement.callback import SCORES_NAME
+
+    settings = dict(sparsity=0.6, start=0.0, end=1.0, update_every=2)
+    train_tiny(
+        tiny_model("bert"),
+        _data("bert"),
+        tmp_path / "o",
+        [MovementPruningCallback(**settings)],
+        steps=4,
+        save_strategy="steps",
+        save_steps=4,
+    )
+    moved = tmp_path / "kept" / "checkpoint-4"
+    shutil.move(tmp_path / "o" / "checkpoint-4", moved)
+    saved = load_file(moved / SCORES_NAME)
+    pruner = MovementPruningCallback(**settings)
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "o"),
+        max_steps=5,
+        per_device_train_batch_size=8,
+        use_cpu=True,
+        report_to="none",
+        disable_tqdm=True,
+        save_strategy="no",
+    )
+    resumed = (BudgetTrainer if trainer == "budget" else Trainer)(
+        model=tiny_model("bert"), args=args, train_dataset=_data("bert"), callbacks=[pruner]
+    )
+    seen = {}
+    begin = pruner.on_train_begin
+
+    def on_train_begin(*args, **kwargs):  # the scores as resuming left them
+        result = begin(*args, **kwargs)
+        seen.update({name: score.clone() for name, score in pruner.scores.items()})
+        return result
+
+    pruner.on_train_begin = on_train_begin
+    with caplog.at_level("WARNING", logger="tlc_hf.compression.movement.callback"):
+        resumed.train(resume_from_checkpoint=str(moved))
+    if trainer == "budget":  # BudgetTrainer tells its callbacks where it resumed from: the scores come back
+        assert set(seen) == set(saved) and all(torch.equal(seen[n], saved[n]) for n in saved)
+        assert "restart at zero" not in caplog.text
+    else:  # a stock Trainer does not say: the callback cannot find them, and says so instead of going on silently
+        assert all(not s.any() for s in seen.values())
+        assert "resumed at step 4 without movement scores" in caplog.text and "resume_from_checkpoint" in caplog.text

@@ -120,11 +120,18 @@ def checkpoint_path(args, state) -> str:
 
 
 def resumed_checkpoint(args, state) -> str | None:
-    """The checkpoint a resumed run started from, when training resumed."""
+    """The checkpoint a resumed run started from, when training resumed: `args.resume_from_checkpoint` when it
+    names a folder (HF scripts set it; `BudgetTrainer.train` records the one it was given), else the Trainer's
+    own `output_dir/checkpoint-<step>`."""
     import os
 
-    path = checkpoint_path(args, state)
-    return path if state.global_step > 0 and os.path.isdir(path) else None
+    if state.global_step == 0:
+        return None
+    given = getattr(args, "resume_from_checkpoint", None)
+    for path in (given if isinstance(given, str) else None, checkpoint_path(args, state)):
+        if path and os.path.isdir(path):
+            return path
+    return None
 
 
 def measured_record(config, targets: dict[str, nn.Module]) -> dict:

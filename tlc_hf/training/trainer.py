@@ -141,6 +141,8 @@ class BudgetTrainerMixin:
                 return TrainOutput(state["global_step"], float("nan"), {"train_runtime": 0.0, "elapsed_s": elapsed})
         if self.budget_callback is not None:
             self.budget_callback.count_setup_from(entered_at)
+        if isinstance(resume_from_checkpoint, str):  # callbacks read their own state from it (movement scores)
+            self.args.resume_from_checkpoint = resume_from_checkpoint
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
 

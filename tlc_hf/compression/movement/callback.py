@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 
 import torch
@@ -24,6 +25,7 @@ from ..targets import find_targets
 from .config import MovementPruningConfig
 
 SCORES_NAME = "tlc_movement_scores.safetensors"
+logger = logging.getLogger(__name__)
 
 
 class MovementPruningCallback(CompressionCallback):
@@ -55,7 +57,16 @@ class MovementPruningCallback(CompressionCallback):
         if state.global_step > 0:
             restore_masks_from_zeros_(self.targets)
             self.current = target_sparsity(self.targets)
-        if checkpoint is not None and os.path.exists(os.path.join(checkpoint, SCORES_NAME)):
+        if state.global_step > 0 and (checkpoint is None or not os.path.exists(os.path.join(checkpoint, SCORES_NAME))):
+            logger.warning(
+                "resumed at step %d without movement scores (no %s in %s): the scores restart at zero. Resuming "
+                "from a folder other than output_dir/checkpoint-<step>? Set TrainingArguments.resume_from_checkpoint "
+                "to it (BudgetTrainer.train does this for you).",
+                state.global_step,
+                SCORES_NAME,
+                checkpoint or checkpoint_path(args, state),
+            )
+        elif checkpoint is not None:
             from safetensors.torch import load_file
 
             saved = load_file(os.path.join(checkpoint, SCORES_NAME))
