@@ -56,17 +56,13 @@ def ranks(tmp_path_factory):
     return [json.loads((out / f"results-{rank}.json").read_text()) for rank in (0, 1)]
 
 
-@pytest.mark.xfail(
-    reason="2026-12-02, deepspeed 0.19.8: plain ZeRO-2/3 training without callbacks ends 2.4e-4 from one process "
-    "(same AdamW settings and step count; cause open), so the 1e-4 rule and the masks drawn from those weights differ",
-    strict=False,
-)
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("check", CHECKS)
 @pytest.mark.parametrize("stage", STAGES)
 def test_deepspeed_run_matches_one_process(ranks, stage, check, family):
     key = f"{stage}/{check}/{family}"
-    for result in ranks:
+    for rank in ranks:
+        result = rank[key]
         assert result["same_keys"]
         # the model's weights and DeepSpeed's fp32 masters: the one-process values, zeros where it has zeros
         assert result["weights_max_diff"] <= 1e-4
@@ -96,4 +92,4 @@ def test_masking_the_model_copy_alone_lets_pruned_weights_come_back(ranks, stage
     callbacks did before) are undone by the next optimizer step, and the test above would see it."""
     result = ranks[0][f"{stage}/control_model_copy_only/{family}"]
     assert not result["masters_zeros_equal"]
-    assert result["sparsity"] < 0.6 - 0.05 or not result["zeros_equal"]
+    assert result["masters_max_diff"] > 1e-4
