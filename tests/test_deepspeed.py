@@ -28,6 +28,7 @@ CHECKS = (
     "movement_soft",
     "qat",
     "quant_noise",
+    "drophead",
     "kd_magnitude_qat",
 )
 REQUESTED = {"magnitude_local": 0.6, "magnitude_global": 0.6, "movement_hard": 0.5, "kd_magnitude_qat": 0.5}
@@ -39,6 +40,7 @@ RECORDED = {
     "movement_soft": ["movement"],
     "qat": ["quantization"],
     "quant_noise": [],
+    "drophead": ["drophead"],
     "kd_magnitude_qat": ["magnitude", "quantization"],
 }
 

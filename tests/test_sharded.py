@@ -161,7 +161,6 @@ def test_engine_detection_and_refusals():
     "make, message",
     [
         (lambda: tlc_hf.StructuredPruningCallback(heads=0.5), r"cannot run under deepspeed: .*FSDP2"),
-        (lambda: tlc_hf.DropHeadCallback(rate=0.1), r"cannot run under deepspeed: .*FSDP2"),
         # the Trainer steps DeepSpeed inside backward: no gradients reach the callback
         (
             lambda: tlc_hf.MovementPruningCallback(sparsity=0.5),
@@ -189,10 +188,12 @@ def test_callbacks_not_ported_refuse_deepspeed_before_training(tmp_path, make, m
         lambda: tlc_hf.MagnitudePruningCallback(sparsity=0.5),
         lambda: tlc_hf.QATCallback(bits=8),
         lambda: tlc_hf.QuantNoiseCallback(noise_rate=0.1),
+        lambda: tlc_hf.DropHeadCallback(rate=0.1),
     ],
 )
 def test_ported_callbacks_accept_deepspeed(tmp_path, make):
-    """Magnitude, QAT and Quant-Noise reach DeepSpeed's fp32 masters (tests/test_deepspeed.py runs them)."""
+    """Magnitude, QAT and Quant-Noise reach DeepSpeed's fp32 masters; DropHead touches no parameter
+    (tests/test_deepspeed.py runs them)."""
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
     args = TrainingArguments(output_dir=str(tmp_path), max_steps=10, report_to="none", use_cpu=True)

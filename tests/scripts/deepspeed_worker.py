@@ -30,6 +30,7 @@ from sharded_worker import BATCH, FAMILIES, auto_class, batches_for, model_for, 
 
 import tlc_hf  # noqa: E402, F401  (installs the from_pretrained hook)
 from tlc_hf.compression import find_targets, zero  # noqa: E402
+from tlc_hf.compression.drophead import DropHeadCallback  # noqa: E402
 from tlc_hf.compression.magnitude import MagnitudePruningCallback  # noqa: E402
 from tlc_hf.compression.masks import MASK_BUFFER, target_sparsity  # noqa: E402
 from tlc_hf.compression.movement import MovementPruningCallback  # noqa: E402
@@ -161,6 +162,9 @@ CHECKS = {
     "qat": lambda s, f, out: train_pair(s, f, lambda: [QATCallback(bits=8, start=0.3)], out),
     "quant_noise": lambda s, f, out: train_pair(
         s, f, lambda: [QuantNoiseCallback(noise_rate=0.5, bits=4, start=0.0, end=0.5, seed=0)], out
+    ),
+    "drophead": lambda s, f, out: train_pair(
+        s, f, lambda: [DropHeadCallback(rate=0.3, schedule="constant", seed=0)], out
     ),
     "kd_magnitude_qat": lambda s, f, out: train_pair(
         s,

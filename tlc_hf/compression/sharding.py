@@ -24,7 +24,13 @@ WRAPPER_PREFIXES = ("module.", "_fsdp_wrapped_module.", "_orig_mod.", "_checkpoi
 # where each engine stands for tlc_hf's during-training methods (the ACCELERATE.md table)
 SUPPORTED_ENGINES = ("none", "ddp", "fsdp2")
 # the callbacks that reach DeepSpeed's fp32 master partitions (tests/test_deepspeed.py)
-DEEPSPEED_CALLBACKS = ("MagnitudePruningCallback", "MovementPruningCallback", "QATCallback", "QuantNoiseCallback")
+DEEPSPEED_CALLBACKS = (
+    "MagnitudePruningCallback",
+    "MovementPruningCallback",
+    "QATCallback",
+    "QuantNoiseCallback",
+    "DropHeadCallback",
+)
 # ... and those that need the gradients before the engine's step, which accelerate's Trainer takes inside
 # backward (before any callback event): they run under DeepSpeed through `tlc_hf.train_sharded(engine, ...)`
 NEEDS_GRADIENTS = ("MovementPruningCallback",)
@@ -173,8 +179,8 @@ def check_engine(method: str, model: nn.Module | None, args=None, supported: tup
         return engine
     if engine == "deepspeed":
         hint = (
-            "this method is not ported to DeepSpeed's fp32 master partitions (magnitude, movement, QAT and "
-            f"Quant-Noise are: {DEEPSPEED_CALLBACKS}); shard with FSDP2 instead "
+            "this method is not ported to DeepSpeed's fp32 master partitions (magnitude, movement, QAT, "
+            f"Quant-Noise and DropHead are: {DEEPSPEED_CALLBACKS}); shard with FSDP2 instead "
             "(accelerate: fsdp_version: 2, see examples/accelerate_fsdp2.yaml)"
         )
     elif engine == "fsdp1":

@@ -72,6 +72,16 @@ def local_grad(param) -> torch.Tensor | None:
     return _utils().safe_get_full_grad(param)
 
 
+def data_parallel_group(param):
+    """The ranks over which DeepSpeed splits the data for `param`: its partition group under ZeRO-3,
+    DeepSpeed's data-parallel group under ZeRO-1/2 (the one its engine reduces gradients over)."""
+    if is_zero3(param):
+        return param.ds_process_group
+    from deepspeed.utils import groups
+
+    return groups._get_data_parallel_group()
+
+
 def mesh_of(param):
     """A 1-D DeviceMesh over the ranks that partition `param` (cached per group)."""
     from torch.distributed.device_mesh import DeviceMesh
