@@ -37,6 +37,7 @@ from tlc_hf.compression.movement import MovementPruningCallback  # noqa: E402
 from tlc_hf.compression.quantization import QATCallback, QuantNoiseCallback  # noqa: E402
 from tlc_hf.compression.record import compression_history  # noqa: E402
 from tlc_hf.compression.sharding import full, shard_like  # noqa: E402
+from tlc_hf.compression.structured import StructuredPruningCallback  # noqa: E402
 from tlc_hf.training.sharded import distillation_loss, gather_whole, save_whole, train_sharded  # noqa: E402
 
 STAGES = (2, 3)
@@ -76,10 +77,13 @@ def compare(reference, engine, family: str, out: str, callbacks=()) -> dict:
             )
             for n in kept
         )
-    # DeepSpeed's fp32 master weights of the targets (what its optimizer steps), gathered
+    # DeepSpeed's fp32 master weights of the targets (what its optimizer steps), gathered; structured pruning
+    # removed units from the reference, the masters keep the full shapes (compared through the whole model below)
     masters = {n: full(m.weight).detach() for n, m in targets.items()}
-    masters_diff = max(float((masters[n] - ref_targets[n].weight).abs().max()) for n in targets)
-    masters_zeros_equal = all(torch.equal(masters[n] == 0, ref_targets[n].weight == 0) for n in targets)
+    masters_diff = masters_zeros_equal = None
+    if all(masters[n].shape == ref_targets[n].weight.shape for n in targets):
+        masters_diff = max(float((masters[n] - ref_targets[n].weight).abs().max()) for n in targets)
+        masters_zeros_equal = all(torch.equal(masters[n] == 0, ref_targets[n].weight == 0) for n in targets)
     whole = gather_whole(engine, rank0_only=False)
     ref_state, whole_state = reference.state_dict(), whole.state_dict()
     same_keys = set(ref_state) == set(whole_state)
@@ -101,6 +105,8 @@ def compare(reference, engine, family: str, out: str, callbacks=()) -> dict:
         "sparsity": sparsity,
         "reference_sparsity": target_sparsity(ref_targets),
         "reload_vs_reference": float((outputs(reloaded, family) - outputs(reference, family)).abs().max()),
+        "params": sum(p.numel() for p in reloaded.parameters()),
+        "reference_params": sum(p.numel() for p in reference.parameters()),
         "methods": [m["method"] for m in compression_history(reloaded)],
         "reference_methods": [m["method"] for m in compression_history(reference)],
     }
@@ -162,6 +168,12 @@ CHECKS = {
     "qat": lambda s, f, out: train_pair(s, f, lambda: [QATCallback(bits=8, start=0.3)], out),
     "quant_noise": lambda s, f, out: train_pair(
         s, f, lambda: [QuantNoiseCallback(noise_rate=0.5, bits=4, start=0.0, end=0.5, seed=0)], out
+    ),
+    "structured": lambda s, f, out: train_pair(
+        s, f, lambda: [StructuredPruningCallback(heads=0.5, ffn=0.5, steps=2, end=0.5)], out
+    ),
+    "structured_gradient": lambda s, f, out: train_pair(
+        s, f, lambda: [StructuredPruningCallback(heads=0.5, ffn=0.5, steps=2, end=0.5, importance="gradient")], out
     ),
     "drophead": lambda s, f, out: train_pair(
         s, f, lambda: [DropHeadCallback(rate=0.3, schedule="constant", seed=0)], out

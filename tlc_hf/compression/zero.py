@@ -82,6 +82,14 @@ def data_parallel_group(param):
     return groups._get_data_parallel_group()
 
 
+def full_grad(param) -> torch.Tensor | None:
+    """The whole reduced gradient, shaped like the weight (a collective). Only between backward and the step."""
+    if not param.requires_grad:
+        return None
+    grad = _utils().safe_get_full_grad(param)
+    return None if grad is None else grad.view(param.ds_shape if is_zero3(param) else param.shape)
+
+
 def mesh_of(param):
     """A 1-D DeviceMesh over the ranks that partition `param` (cached per group)."""
     from torch.distributed.device_mesh import DeviceMesh
