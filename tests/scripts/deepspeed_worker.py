@@ -41,14 +41,20 @@ from tlc_hf.compression.structured import StructuredPruningCallback  # noqa: E40
 from tlc_hf.training.sharded import distillation_loss, gather_whole, save_whole, train_sharded  # noqa: E402
 
 STAGES = (2, 3)
+# ZeRO-3 with param_persistence_threshold 0: the tiny models' parameters (all below DeepSpeed's default 1e5
+# entries) otherwise stay gathered between steps; a few checks run the gather-per-forward path as well
+UNPERSISTED, UNPERSISTED_CHECKS = "3-unpersisted", ("magnitude_local", "structured", "qat")
 LR = 1e-3
 
 
-def engine_for(model, stage: int):
+def engine_for(model, stage):
+    zero_config = {"stage": 3 if stage == UNPERSISTED else stage}
+    if stage == UNPERSISTED:  # every ZeRO-3 parameter gathered per forward (the tiny models all stay gathered)
+        zero_config["param_persistence_threshold"] = 0
     config = {
         "train_micro_batch_size_per_gpu": BATCH // dist.get_world_size(),
         "gradient_accumulation_steps": 1,
-        "zero_optimization": {"stage": stage},
+        "zero_optimization": zero_config,
         "optimizer": {"type": "AdamW", "params": {"lr": LR, "weight_decay": 0.0, "torch_adam": True}},
         # DeepSpeed clips the global gradient norm at 1.0 unless told (0.19.8: GRADIENT_CLIPPING_DEFAULT); the
         # reference does not clip. Clipped, the tiny models' norms (BERT 1.56, T5 2.78 at step 0) scale every
@@ -194,8 +200,8 @@ def main():
     deepspeed.init_distributed("gloo")
     torch.set_num_threads(1)
     results = {}
-    for stage in STAGES:
-        for name in wanted:
+    for stage in (*STAGES, UNPERSISTED):
+        for name in wanted if stage != UNPERSISTED else [n for n in wanted if n in UNPERSISTED_CHECKS]:
             for family in FAMILIES:
                 torch.manual_seed(0)
                 folder = os.path.join(out, f"zero{stage}", name, family)
