@@ -21,6 +21,9 @@ WORKER = Path(__file__).parent / "scripts" / "deepspeed_worker.py"
 STAGES = ("zero2", "zero3")
 FAMILIES = ("bert", "t5")
 CHECKS = (
+    "prune_magnitude_local",
+    "prune_magnitude_global",
+    "prune_structured",
     "plain",
     "magnitude_local",
     "magnitude_global",
@@ -33,8 +36,18 @@ CHECKS = (
     "drophead",
     "kd_magnitude_qat",
 )
-REQUESTED = {"magnitude_local": 0.6, "magnitude_global": 0.6, "movement_hard": 0.5, "kd_magnitude_qat": 0.5}
+REQUESTED = {
+    "prune_magnitude_local": 0.6,
+    "prune_magnitude_global": 0.6,
+    "magnitude_local": 0.6,
+    "magnitude_global": 0.6,
+    "movement_hard": 0.5,
+    "kd_magnitude_qat": 0.5,
+}
 RECORDED = {
+    "prune_magnitude_local": ["magnitude"],
+    "prune_magnitude_global": ["magnitude"],
+    "prune_structured": ["structured"],
     "plain": [],
     "magnitude_local": ["magnitude"],
     "magnitude_global": ["magnitude"],
@@ -79,7 +92,7 @@ def test_deepspeed_run_matches_one_process(ranks, stage, check, family):
         assert result["weights_max_diff"] <= 1e-4
         assert result["zeros_equal"], "the model's zero pattern differs from one process"
         # DeepSpeed's fp32 masters (the full shapes: not comparable once structured pruning removed units)
-        if not check.startswith("structured"):
+        if not check.startswith(("structured", "prune_structured")):
             assert result["masters_max_diff"] <= 1e-4
             assert result["masters_zeros_equal"], "pruned fp32 master weights came back after an optimizer step"
             assert result["sparsity"] == pytest.approx(result["reference_sparsity"], abs=1e-9)
@@ -114,8 +127,10 @@ def test_masking_the_model_copy_alone_lets_pruned_weights_come_back(ranks, stage
 def test_structured_removal_happens_on_the_gathered_model(ranks, stage, family):
     """Masked units during training (the ZeRO parameters keep their shapes), removed on the gathered whole model."""
     full = ranks[0][f"{stage}/plain/{family}"]["params"]  # an unpruned model of the same config
-    for check in ("structured", "structured_gradient"):
+    for check in ("prune_structured", "structured", "structured_gradient"):
         for rank in ranks:
             result = rank[f"{stage}/{check}/{family}"]
             assert result["params"] < 0.8 * full
+            if check == "prune_structured":  # decided when gathered
+                assert result["report"]["params_after"] is None and result["report"]["native"] is None
             assert result["sparsity"] > 0.15  # the masked columns, zero in DeepSpeed's fp32 masters until the save

@@ -31,13 +31,13 @@ from sharded_worker import BATCH, FAMILIES, auto_class, batches_for, model_for, 
 import tlc_hf  # noqa: E402, F401  (installs the from_pretrained hook)
 from tlc_hf.compression import find_targets, zero  # noqa: E402
 from tlc_hf.compression.drophead import DropHeadCallback  # noqa: E402
-from tlc_hf.compression.magnitude import MagnitudePruningCallback  # noqa: E402
+from tlc_hf.compression.magnitude import MagnitudePruningCallback, prune_magnitude_  # noqa: E402
 from tlc_hf.compression.masks import MASK_BUFFER, target_sparsity  # noqa: E402
 from tlc_hf.compression.movement import MovementPruningCallback  # noqa: E402
 from tlc_hf.compression.quantization import QATCallback, QuantNoiseCallback  # noqa: E402
 from tlc_hf.compression.record import compression_history  # noqa: E402
 from tlc_hf.compression.sharding import full, shard_like  # noqa: E402
-from tlc_hf.compression.structured import StructuredPruningCallback  # noqa: E402
+from tlc_hf.compression.structured import StructuredPruningCallback, prune_structured_  # noqa: E402
 from tlc_hf.training.sharded import distillation_loss, gather_whole, save_whole, train_sharded  # noqa: E402
 
 STAGES = (2, 3)
@@ -138,6 +138,18 @@ def train_pair(stage, family, make_callbacks, out, loss_for=None):
     return result
 
 
+def one_shot(stage, family, prune, out):
+    """One-shot pruning of the model inside a fresh engine vs the same call on the whole model."""
+    reference = model_for(family)
+    prune(reference)
+    engine = engine_for(model_for(family), stage)
+    report = prune(engine.module)
+    result = compare(reference, engine, family, out)
+    result["report"] = {k: v for k, v in report.items() if k != "per_module"}
+    engine.destroy()
+    return result
+
+
 def lp_only_control(stage, family, out):
     """The bug the ZeRO path prevents: masks applied to the model's parameters only (not the fp32 masters)."""
     original = zero.mask_
@@ -158,6 +170,11 @@ def lp_only_control(stage, family, out):
 
 
 CHECKS = {
+    "prune_magnitude_local": lambda s, f, out: one_shot(s, f, lambda m: prune_magnitude_(m, sparsity=0.6), out),
+    "prune_magnitude_global": lambda s, f, out: one_shot(
+        s, f, lambda m: prune_magnitude_(m, sparsity=0.6, scope="global"), out
+    ),
+    "prune_structured": lambda s, f, out: one_shot(s, f, lambda m: prune_structured_(m, heads=0.5, ffn=0.5), out),
     "plain": lambda s, f, out: train_pair(s, f, lambda: [], out),
     "magnitude_local": lambda s, f, out: train_pair(
         s, f, lambda: [MagnitudePruningCallback(sparsity=0.6, update_every=2, end=0.5)], out

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..record import record_compression
-from ..sharding import defer_to_whole_, detect_engine, full, full_grad, local, mask_weight_, shard_of
+from ..sharding import defer_to_whole_, detect_engine, full, full_grad, local, mask_weight_, numel, shard_of
 from .config import StructuredPruningConfig
 from .t5 import make_pruned_t5_attention, unprune_t5_attention_
 from .units import AttentionUnit, FFNUnit, current_heads, current_neurons, get_module, model_units, set_module
@@ -314,13 +314,13 @@ def prune_structured_(
     unless `uniform=True`; a layer always keeps at least one head and one neuron. Where the result is
     expressible in the config it is (plain `from_pretrained` loads it); otherwise save it with
     `save_compressed` and load it with `load_compressed`. Returns counts before and after.
-    On a sharded model (FSDP2) the units are zeroed on the shards and removed when the model is gathered
-    whole (`tlc_hf.training.save_whole`); `params_after` and `native` are then None.
+    On a sharded model (FSDP2, DeepSpeed ZeRO) the units are zeroed on the shards and removed when the model is
+    gathered whole (`tlc_hf.training.save_whole`); `params_after` and `native` are then None.
     """
     overrides = {k: v for k, v in (("heads", heads), ("ffn", ffn), ("importance", importance)) if v is not None}
     config = dataclasses.replace(config or StructuredPruningConfig(), **overrides, **config_kwargs)
     attention_units, ffn_units = model_units(model)
-    params_before = sum(p.numel() for p in model.parameters())
+    params_before = sum(numel(p) for p in model.parameters())  # a ZeRO-3 parameter is an empty placeholder
     if config.importance == "gradient":
         if dataloader is None:
             raise ValueError("importance='gradient' needs dataloader=... (a few batches with labels)")
@@ -349,9 +349,10 @@ def prune_structured_(
 def finish_plan_(model: nn.Module, config: StructuredPruningConfig, head_keep, neuron_keep) -> bool | None:
     """Remove the units not kept, record the layout; returns whether the config describes the result.
 
-    A sharded model (FSDP2, DeepSpeed) cannot change its parameters' shapes: the dropped units are zeroed on the shards
-    now (their output columns, so the model computes what the pruned one will) and removed on the whole model
-    when it is gathered (`save_whole` / `gather_whole`); returns None (decided then).
+    A sharded model (FSDP2, DeepSpeed ZeRO) cannot change its parameters' shapes: the dropped units are zeroed
+    on the shards (and DeepSpeed's fp32 masters) now (their output columns, so the model computes what the pruned
+    one will) and removed on the whole model when it is gathered (`save_whole` / `gather_whole`); returns None
+    (decided then).
     """
     attention, ffn = model_units(model)
     if detect_engine(model) in ("fsdp2", "deepspeed"):
