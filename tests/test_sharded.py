@@ -142,8 +142,13 @@ def test_engine_detection_and_refusals():
     assert (
         detect_engine(model, SimpleNamespace(world_size=2, fsdp="full_shard", fsdp_config={"version": 2})) == "fsdp2"
     )
-    with pytest.raises(ValueError, match=r"^StructuredPruningCallback cannot run under deepspeed: .*FSDP2"):
-        check_engine("StructuredPruningCallback", model, SimpleNamespace(deepspeed="ds_config.json"))
+    deepspeed = SimpleNamespace(deepspeed="ds_config.json")
+    assert check_engine("StructuredPruningCallback", model, deepspeed) == "deepspeed"
+    with pytest.raises(ValueError, match=r"^StructuredPruningCallback cannot run under deepspeed through the Trainer"):
+        check_engine("StructuredPruningCallback", model, deepspeed, needs_gradients=True)  # importance="gradient"
+    # a callback not ported to DeepSpeed's fp32 masters (a user's CompressionCallback subclass)
+    with pytest.raises(ValueError, match=r"^MyPruningCallback cannot run under deepspeed: .*FSDP2"):
+        check_engine("MyPruningCallback", model, deepspeed)
     assert check_engine("MagnitudePruningCallback", model, SimpleNamespace(deepspeed="ds_config.json")) == "deepspeed"
     with pytest.raises(ValueError, match=r"^QATCallback cannot run under fsdp1: .*FSDP2"):
         check_engine("QATCallback", model, SimpleNamespace(deepspeed=None, fsdp="full_shard", fsdp_config={}))
@@ -160,8 +165,10 @@ def test_engine_detection_and_refusals():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: tlc_hf.StructuredPruningCallback(heads=0.5), r"cannot run under deepspeed: .*FSDP2"),
-        (lambda: tlc_hf.DropHeadCallback(rate=0.1), r"cannot run under deepspeed: .*FSDP2"),
+        (
+            lambda: tlc_hf.StructuredPruningCallback(heads=0.5, importance="gradient"),
+            r"cannot run under deepspeed through the Trainer: .*train_sharded\(engine.*FSDP2",
+        ),
         # the Trainer steps DeepSpeed inside backward: no gradients reach the callback
         (
             lambda: tlc_hf.MovementPruningCallback(sparsity=0.5),
@@ -189,10 +196,13 @@ def test_callbacks_not_ported_refuse_deepspeed_before_training(tmp_path, make, m
         lambda: tlc_hf.MagnitudePruningCallback(sparsity=0.5),
         lambda: tlc_hf.QATCallback(bits=8),
         lambda: tlc_hf.QuantNoiseCallback(noise_rate=0.1),
+        lambda: tlc_hf.DropHeadCallback(rate=0.1),
+        lambda: tlc_hf.StructuredPruningCallback(heads=0.5),
     ],
 )
 def test_ported_callbacks_accept_deepspeed(tmp_path, make):
-    """Magnitude, QAT and Quant-Noise reach DeepSpeed's fp32 masters (tests/test_deepspeed.py runs them)."""
+    """Magnitude, QAT, Quant-Noise and structured masks reach DeepSpeed's fp32 masters; DropHead touches no
+    parameter (tests/test_deepspeed.py runs them)."""
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
     args = TrainingArguments(output_dir=str(tmp_path), max_steps=10, report_to="none", use_cpu=True)

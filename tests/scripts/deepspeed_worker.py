@@ -30,24 +30,36 @@ from sharded_worker import BATCH, FAMILIES, auto_class, batches_for, model_for, 
 
 import tlc_hf  # noqa: E402, F401  (installs the from_pretrained hook)
 from tlc_hf.compression import find_targets, zero  # noqa: E402
-from tlc_hf.compression.magnitude import MagnitudePruningCallback  # noqa: E402
+from tlc_hf.compression.drophead import DropHeadCallback  # noqa: E402
+from tlc_hf.compression.magnitude import MagnitudePruningCallback, prune_magnitude_  # noqa: E402
 from tlc_hf.compression.masks import MASK_BUFFER, target_sparsity  # noqa: E402
 from tlc_hf.compression.movement import MovementPruningCallback  # noqa: E402
 from tlc_hf.compression.quantization import QATCallback, QuantNoiseCallback  # noqa: E402
 from tlc_hf.compression.record import compression_history  # noqa: E402
 from tlc_hf.compression.sharding import full, shard_like  # noqa: E402
+from tlc_hf.compression.structured import StructuredPruningCallback, prune_structured_  # noqa: E402
 from tlc_hf.training.sharded import distillation_loss, gather_whole, save_whole, train_sharded  # noqa: E402
 
 STAGES = (2, 3)
+# ZeRO-3 with param_persistence_threshold 0: the tiny models' parameters (all below DeepSpeed's default 1e5
+# entries) otherwise stay gathered between steps; a few checks run the gather-per-forward path as well
+UNPERSISTED, UNPERSISTED_CHECKS = "3-unpersisted", ("magnitude_local", "structured", "qat")
 LR = 1e-3
 
 
-def engine_for(model, stage: int):
+def engine_for(model, stage):
+    zero_config = {"stage": 3 if stage == UNPERSISTED else stage}
+    if stage == UNPERSISTED:  # every ZeRO-3 parameter gathered per forward (the tiny models all stay gathered)
+        zero_config["param_persistence_threshold"] = 0
     config = {
         "train_micro_batch_size_per_gpu": BATCH // dist.get_world_size(),
         "gradient_accumulation_steps": 1,
-        "zero_optimization": {"stage": stage},
+        "zero_optimization": zero_config,
         "optimizer": {"type": "AdamW", "params": {"lr": LR, "weight_decay": 0.0, "torch_adam": True}},
+        # DeepSpeed clips the global gradient norm at 1.0 unless told (0.19.8: GRADIENT_CLIPPING_DEFAULT); the
+        # reference does not clip. Clipped, the tiny models' norms (BERT 1.56, T5 2.78 at step 0) scale every
+        # gradient, which AdamW undoes except where |g| is near eps: 2.4e-4 (BERT) / 3.1e-4 (T5) after 6 steps
+        "gradient_clipping": 0.0,
         "steps_per_print": 10**9,
     }
     engine, *_ = deepspeed.initialize(model=model, config=config, model_parameters=model.parameters())
@@ -71,10 +83,13 @@ def compare(reference, engine, family: str, out: str, callbacks=()) -> dict:
             )
             for n in kept
         )
-    # DeepSpeed's fp32 master weights of the targets (what its optimizer steps), gathered
+    # DeepSpeed's fp32 master weights of the targets (what its optimizer steps), gathered; structured pruning
+    # removed units from the reference, the masters keep the full shapes (compared through the whole model below)
     masters = {n: full(m.weight).detach() for n, m in targets.items()}
-    masters_diff = max(float((masters[n] - ref_targets[n].weight).abs().max()) for n in targets)
-    masters_zeros_equal = all(torch.equal(masters[n] == 0, ref_targets[n].weight == 0) for n in targets)
+    masters_diff = masters_zeros_equal = None
+    if all(masters[n].shape == ref_targets[n].weight.shape for n in targets):
+        masters_diff = max(float((masters[n] - ref_targets[n].weight).abs().max()) for n in targets)
+        masters_zeros_equal = all(torch.equal(masters[n] == 0, ref_targets[n].weight == 0) for n in targets)
     whole = gather_whole(engine, rank0_only=False)
     ref_state, whole_state = reference.state_dict(), whole.state_dict()
     same_keys = set(ref_state) == set(whole_state)
@@ -96,6 +111,8 @@ def compare(reference, engine, family: str, out: str, callbacks=()) -> dict:
         "sparsity": sparsity,
         "reference_sparsity": target_sparsity(ref_targets),
         "reload_vs_reference": float((outputs(reloaded, family) - outputs(reference, family)).abs().max()),
+        "params": sum(p.numel() for p in reloaded.parameters()),
+        "reference_params": sum(p.numel() for p in reference.parameters()),
         "methods": [m["method"] for m in compression_history(reloaded)],
         "reference_methods": [m["method"] for m in compression_history(reference)],
     }
@@ -121,6 +138,18 @@ def train_pair(stage, family, make_callbacks, out, loss_for=None):
     return result
 
 
+def one_shot(stage, family, prune, out):
+    """One-shot pruning of the model inside a fresh engine vs the same call on the whole model."""
+    reference = model_for(family)
+    prune(reference)
+    engine = engine_for(model_for(family), stage)
+    report = prune(engine.module)
+    result = compare(reference, engine, family, out)
+    result["report"] = {k: v for k, v in report.items() if k != "per_module"}
+    engine.destroy()
+    return result
+
+
 def lp_only_control(stage, family, out):
     """The bug the ZeRO path prevents: masks applied to the model's parameters only (not the fp32 masters)."""
     original = zero.mask_
@@ -141,6 +170,11 @@ def lp_only_control(stage, family, out):
 
 
 CHECKS = {
+    "prune_magnitude_local": lambda s, f, out: one_shot(s, f, lambda m: prune_magnitude_(m, sparsity=0.6), out),
+    "prune_magnitude_global": lambda s, f, out: one_shot(
+        s, f, lambda m: prune_magnitude_(m, sparsity=0.6, scope="global"), out
+    ),
+    "prune_structured": lambda s, f, out: one_shot(s, f, lambda m: prune_structured_(m, heads=0.5, ffn=0.5), out),
     "plain": lambda s, f, out: train_pair(s, f, lambda: [], out),
     "magnitude_local": lambda s, f, out: train_pair(
         s, f, lambda: [MagnitudePruningCallback(sparsity=0.6, update_every=2, end=0.5)], out
@@ -158,6 +192,15 @@ CHECKS = {
     "quant_noise": lambda s, f, out: train_pair(
         s, f, lambda: [QuantNoiseCallback(noise_rate=0.5, bits=4, start=0.0, end=0.5, seed=0)], out
     ),
+    "structured": lambda s, f, out: train_pair(
+        s, f, lambda: [StructuredPruningCallback(heads=0.5, ffn=0.5, steps=2, end=0.5)], out
+    ),
+    "structured_gradient": lambda s, f, out: train_pair(
+        s, f, lambda: [StructuredPruningCallback(heads=0.5, ffn=0.5, steps=2, end=0.5, importance="gradient")], out
+    ),
+    "drophead": lambda s, f, out: train_pair(
+        s, f, lambda: [DropHeadCallback(rate=0.3, schedule="constant", seed=0)], out
+    ),
     "kd_magnitude_qat": lambda s, f, out: train_pair(
         s,
         f,
@@ -174,8 +217,8 @@ def main():
     deepspeed.init_distributed("gloo")
     torch.set_num_threads(1)
     results = {}
-    for stage in STAGES:
-        for name in wanted:
+    for stage in (*STAGES, UNPERSISTED):
+        for name in wanted if stage != UNPERSISTED else [n for n in wanted if n in UNPERSISTED_CHECKS]:
             for family in FAMILIES:
                 torch.manual_seed(0)
                 folder = os.path.join(out, f"zero{stage}", name, family)

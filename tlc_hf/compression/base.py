@@ -297,12 +297,13 @@ class CompressionCallback(TrainerCallback):
         self.budget = budget  # a WallClockBudgetCallback; BudgetTrainer links its own
         self.engine = "none"
 
-    def check_engine(self, model, args) -> str:
-        """At train begin: the engine that trains `model` ("none", "ddp", "fsdp2"); a one-line ValueError
-        naming the method, the engine and what works instead for one it cannot run under (FSDP1, DeepSpeed)."""
+    def check_engine(self, model, args, needs_gradients: bool = False) -> str:
+        """At train begin: the engine that trains `model` ("none", "ddp", "fsdp2", "deepspeed"); a one-line
+        ValueError naming the method, the engine and what works instead for one it cannot run under (FSDP1,
+        DeepSpeed through the Trainer when this run reads gradients: `needs_gradients`)."""
         from .sharding import check_engine
 
-        self.engine = check_engine(type(self).__name__, model, args)
+        self.engine = check_engine(type(self).__name__, model, args, needs_gradients=needs_gradients)
         return self.engine
 
     def progress(self, state) -> float:

@@ -24,7 +24,14 @@ WRAPPER_PREFIXES = ("module.", "_fsdp_wrapped_module.", "_orig_mod.", "_checkpoi
 # where each engine stands for tlc_hf's during-training methods (the ACCELERATE.md table)
 SUPPORTED_ENGINES = ("none", "ddp", "fsdp2")
 # the callbacks that reach DeepSpeed's fp32 master partitions (tests/test_deepspeed.py)
-DEEPSPEED_CALLBACKS = ("MagnitudePruningCallback", "MovementPruningCallback", "QATCallback", "QuantNoiseCallback")
+DEEPSPEED_CALLBACKS = (
+    "MagnitudePruningCallback",
+    "MovementPruningCallback",
+    "QATCallback",
+    "QuantNoiseCallback",
+    "DropHeadCallback",
+    "StructuredPruningCallback",
+)
 # ... and those that need the gradients before the engine's step, which accelerate's Trainer takes inside
 # backward (before any callback event): they run under DeepSpeed through `tlc_hf.train_sharded(engine, ...)`
 NEEDS_GRADIENTS = ("MovementPruningCallback",)
@@ -63,6 +70,14 @@ def full(tensor: torch.Tensor) -> torch.Tensor:
 def numel(tensor: torch.Tensor) -> int:
     """Entries of the whole tensor (a ZeRO-3 parameter is an empty placeholder: its `ds_numel`)."""
     return tensor.ds_numel if zero.is_zero3(tensor) else tensor.numel()
+
+
+def full_grad(weight: torch.Tensor) -> torch.Tensor | None:
+    """The whole reduced gradient of `weight` (None without one); a collective when sharded. ZeRO: DeepSpeed's
+    gradient partitions gathered, readable only between backward and the engine's step."""
+    if zero.is_zero(weight):
+        return zero.full_grad(weight)
+    return None if weight.grad is None else full(weight.grad)
 
 
 def local_grad(weight: torch.Tensor) -> torch.Tensor | None:
@@ -152,9 +167,12 @@ def detect_engine(model: nn.Module | None = None, args=None) -> str:
     return "none"
 
 
-def check_engine(method: str, model: nn.Module | None, args=None, supported: tuple = SUPPORTED_ENGINES) -> str:
+def check_engine(
+    method: str, model: nn.Module | None, args=None, supported: tuple = SUPPORTED_ENGINES, needs_gradients=False
+) -> str:
     """The detected engine; a one-line ValueError (the method, the engine, what works instead) when `method`
-    cannot run under it. Call at train begin, before any step."""
+    cannot run under it (`needs_gradients`: this run reads gradients before the optimizer step, like
+    `NEEDS_GRADIENTS`). Call at train begin, before any step."""
     engine = detect_engine(model, args)
     if engine in ("fsdp2", "fsdp1") and _sharded_final_save(args):
         raise ValueError(
@@ -163,7 +181,8 @@ def check_engine(method: str, model: nn.Module | None, args=None, supported: tup
         )
     if engine in supported:
         return engine
-    if engine == "deepspeed" and method in NEEDS_GRADIENTS and _trainer_steps_in_backward(args):
+    reads_gradients = needs_gradients or method in NEEDS_GRADIENTS
+    if engine == "deepspeed" and reads_gradients and _trainer_steps_in_backward(args):
         raise ValueError(
             f"{method} cannot run under deepspeed through the Trainer: accelerate takes DeepSpeed's optimizer "
             "step inside backward, before the gradients reach the callback; train the DeepSpeed engine with "
@@ -173,8 +192,8 @@ def check_engine(method: str, model: nn.Module | None, args=None, supported: tup
         return engine
     if engine == "deepspeed":
         hint = (
-            "this method is not ported to DeepSpeed's fp32 master partitions (magnitude, movement, QAT and "
-            f"Quant-Noise are: {DEEPSPEED_CALLBACKS}); shard with FSDP2 instead "
+            f"this method is not ported to DeepSpeed's fp32 master partitions ({DEEPSPEED_CALLBACKS} are); "
+            "shard with FSDP2 instead "
             "(accelerate: fsdp_version: 2, see examples/accelerate_fsdp2.yaml)"
         )
     elif engine == "fsdp1":

@@ -7,7 +7,8 @@ by the next step; here every write goes through DeepSpeed's documented API (`dee
 - ZeRO-1 / ZeRO-2: each rank holds the whole model parameter; masks are whole (like DDP: every rank computes
   the same ones), the master is read with `safe_get_full_fp32_param` (a collective), masked, and written back
   with `safe_set_full_fp32_param`; optimizer state with `safe_get/set_full_optimizer_state`.
-- ZeRO-3: a parameter is an empty placeholder; its rank's part is a flat partition (`ds_tensor`). Masks and
+- ZeRO-3: a parameter is an empty placeholder (or, below `param_persistence_threshold`, a whole copy that
+  DeepSpeed re-gathers only after its step: writes reach it too); its rank's part is a flat partition (`ds_tensor`). Masks and
   scores live like that partition (the flattened weight's contiguous chunk, padding dropped), are read and
   written with `safe_get/set_local_fp32_param`, `safe_get/set_local_optimizer_state` and `safe_get_local_grad`,
   and thresholds are taken across ranks with the same radix select as FSDP2 (the chunks form a `Shard(0)`
@@ -71,6 +72,24 @@ def local_grad(param) -> torch.Tensor | None:
     return _utils().safe_get_full_grad(param)
 
 
+def data_parallel_group(param):
+    """The ranks over which DeepSpeed splits the data for `param`: its partition group under ZeRO-3,
+    DeepSpeed's data-parallel group under ZeRO-1/2 (the one its engine reduces gradients over)."""
+    if is_zero3(param):
+        return param.ds_process_group
+    from deepspeed.utils import groups
+
+    return groups._get_data_parallel_group()
+
+
+def full_grad(param) -> torch.Tensor | None:
+    """The whole reduced gradient, shaped like the weight (a collective). Only between backward and the step."""
+    if not param.requires_grad:
+        return None
+    grad = _utils().safe_get_full_grad(param)
+    return None if grad is None else grad.view(param.ds_shape if is_zero3(param) else param.shape)
+
+
 def mesh_of(param):
     """A 1-D DeviceMesh over the ranks that partition `param` (cached per group)."""
     from torch.distributed.device_mesh import DeviceMesh
@@ -104,6 +123,14 @@ def _padded(chunk: torch.Tensor, param) -> torch.Tensor:
     return out
 
 
+def _gathered(param) -> bool:
+    """Whether a ZeRO-3 parameter holds its whole value right now. Parameters below DeepSpeed's
+    `param_persistence_threshold` (default 1e5 entries) stay gathered between steps: DeepSpeed re-gathers them
+    after its optimizer step only, so the next forward uses that copy, not the partition, and a write made
+    after the step must reach it too."""
+    return param.data.numel() == param.ds_numel
+
+
 # ---- reads and writes that reach the masters ------------------------------------------------------------------
 def full_fp32(param) -> torch.Tensor:
     """The whole fp32 master weight, shaped like the model's weight (a collective: every rank calls it)."""
@@ -117,6 +144,8 @@ def set_full_(param, value: torch.Tensor) -> None:
     _utils().safe_set_full_fp32_param(param, value.float())
     if is_zero3(param):
         param.ds_tensor.data.flatten()[: _partition(param)[1]].copy_(chunk_of(value, param))
+        if _gathered(param):
+            param.data.copy_(value.view_as(param.data))
     else:
         param.data.copy_(value)
 
@@ -132,6 +161,9 @@ def mask_(param, mask: torch.Tensor) -> None:
         master[: mask.numel()].mul_(mask)
         utils.safe_set_local_fp32_param(param, master)
         param.ds_tensor.data.flatten()[: mask.numel()].mul_(mask)  # the next forward gathers these
+        whole = as_dtensor(mask.to(master.dtype), param).full_tensor()  # a collective: every rank gathers
+        if _gathered(param):
+            param.data.mul_(whole.view_as(param.data))
         return
     master = full_fp32(param) * mask
     _utils().safe_set_full_fp32_param(param, master)

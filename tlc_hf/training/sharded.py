@@ -111,7 +111,9 @@ def train_sharded(
 
     Args:
         model: a model sharded with `shard_model_` (or a plain one: the one-process reference), or a
-            `deepspeed.DeepSpeedEngine` (its own optimizer and config; `learning_rate` is not used then).
+            `deepspeed.DeepSpeedEngine` (its own optimizer and config; `learning_rate` is not used then, and
+            the engine clips gradients at its config's `gradient_clipping`, 1.0 unless set: set 0 to train
+            like the unclipped loop here).
         batches: dicts of tensors with labels (or what `loss_fn` needs).
         callbacks: `TrainerCallback`s (tlc_hf's compression callbacks, a budget callback, ...).
         output_dir: the run's directory (`TrainingArguments.output_dir`).

@@ -95,13 +95,15 @@ class DropHeadCallback(CompressionCallback):
 
 
 def _batch_part(model) -> tuple[int, int]:
-    """(rank, ranks) over which an FSDP2 model's global batch is split; (0, 1) for a whole model."""
+    """(rank, ranks) over which a sharded model's global batch is split (FSDP2, DeepSpeed ZeRO); (0, 1) for a
+    whole model."""
+    from .. import zero
     from ..sharding import is_sharded
 
-    param = next((p for p in model.parameters() if is_sharded(p)), None)
+    param = next((p for p in model.parameters() if is_sharded(p) or zero.is_zero(p)), None)
     if param is None:
         return 0, 1
     import torch.distributed as dist
 
-    group = param.device_mesh.get_group()
+    group = zero.data_parallel_group(param) if zero.is_zero(param) else param.device_mesh.get_group()
     return dist.get_rank(group), dist.get_world_size(group)

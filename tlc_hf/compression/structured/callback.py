@@ -7,9 +7,16 @@ import torch
 from ...logs import add_log_fields
 from ..base import CompressionCallback, ramp_value
 from ..masks import STRUCTURED_MASK_BUFFER, apply_masks_, remove_mask, set_mask, zero_optimizer_state_
-from ..sharding import full, local
+from ..sharding import full
 from .config import StructuredPruningConfig
-from .prune import finish_plan_, magnitude_importance, plan_keep, taylor_importance_from_grads, unit_columns
+from .prune import (
+    finish_plan_,
+    magnitude_importance,
+    plan_keep,
+    taylor_importance_from_grads,
+    unit_columns,
+    unit_mask,
+)
 from .units import current_heads, current_neurons, get_module, model_units
 
 logger = logging.getLogger(__name__)
@@ -32,7 +39,7 @@ class StructuredPruningCallback(CompressionCallback):
         self.fraction = 0.0
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        self.check_engine(model, args)
+        self.check_engine(model, args, needs_gradients=self.config.importance == "gradient")
         if args.load_best_model_at_end:
             raise ValueError(
                 "StructuredPruningCallback with load_best_model_at_end=True: the best checkpoint can have "
@@ -106,8 +113,8 @@ class StructuredPruningCallback(CompressionCallback):
         for units, keeps in ((self.attention, self.head_keep), (self.ffn, self.neuron_keep)):
             for unit, kept in zip(units, keeps or [], strict=False):
                 module = get_module(self.model, unit.o if unit in self.attention else unit.output)
-                columns = unit_columns(self.model, unit, kept)  # whole columns: each shard holds them all
-                set_mask(module, columns.expand_as(local(module.weight)), STRUCTURED_MASK_BUFFER)
+                columns = unit_columns(self.model, unit, kept)
+                set_mask(module, unit_mask(module, columns), STRUCTURED_MASK_BUFFER)  # as this rank holds it
         apply_masks_(self.outputs, STRUCTURED_MASK_BUFFER)
         zero_optimizer_state_(optimizer, self.outputs, STRUCTURED_MASK_BUFFER)
 

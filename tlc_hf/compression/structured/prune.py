@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..record import record_compression
-from ..sharding import defer_to_whole_, detect_engine, full, local
+from ..sharding import defer_to_whole_, detect_engine, full, full_grad, local, mask_weight_, numel, shard_of
 from .config import StructuredPruningConfig
 from .t5 import make_pruned_t5_attention, unprune_t5_attention_
 from .units import AttentionUnit, FFNUnit, current_heads, current_neurons, get_module, model_units, set_module
@@ -19,11 +19,13 @@ from .units import AttentionUnit, FFNUnit, current_heads, current_neurons, get_m
 # ---- importance ----------------------------------------------------------------------------------------
 def _rows(weight: torch.Tensor, size: int) -> torch.Tensor:
     """Per-unit L2 norm over groups of `size` output rows (of the whole weight, gathered when sharded)."""
-    return full(weight).detach().float().view(-1, size, weight.shape[1]).pow(2).sum(dim=(1, 2))
+    weight = full(weight).detach().float()  # whole: a ZeRO-3 parameter is an empty placeholder
+    return weight.view(-1, size, weight.shape[1]).pow(2).sum(dim=(1, 2))
 
 
 def _cols(weight: torch.Tensor, size: int) -> torch.Tensor:
-    return full(weight).detach().float().view(weight.shape[0], -1, size).pow(2).sum(dim=(0, 2))
+    weight = full(weight).detach().float()
+    return weight.view(weight.shape[0], -1, size).pow(2).sum(dim=(0, 2))
 
 
 def magnitude_importance(model: nn.Module, attention: list[AttentionUnit], ffn: list[FFNUnit]):
@@ -49,11 +51,12 @@ def taylor_importance_from_grads(model: nn.Module, attention: list[AttentionUnit
     .grad of the output projections: sum over the unit's o columns of grad * weight."""
 
     def unit_sums(path: str, size: int) -> torch.Tensor:
-        weight = get_module(model, path).weight
-        if weight.grad is None:
-            return torch.zeros(weight.shape[1] // size)
-        product = full(weight.grad).detach().float() * full(weight).detach().float()
-        return product.view(weight.shape[0], -1, size).sum(dim=(0, 2)).abs()
+        module = get_module(model, path)
+        grad = full_grad(module.weight)  # DeepSpeed keeps its gradients itself (`.grad` is None there)
+        if grad is None:
+            return torch.zeros(module.in_features // size)
+        product = grad.detach().float() * full(module.weight).detach().float()
+        return product.view(module.out_features, -1, size).sum(dim=(0, 2)).abs()
 
     return [unit_sums(u.o, u.head_dim) for u in attention], [unit_sums(u.output, 1) for u in ffn]
 
@@ -311,13 +314,13 @@ def prune_structured_(
     unless `uniform=True`; a layer always keeps at least one head and one neuron. Where the result is
     expressible in the config it is (plain `from_pretrained` loads it); otherwise save it with
     `save_compressed` and load it with `load_compressed`. Returns counts before and after.
-    On a sharded model (FSDP2) the units are zeroed on the shards and removed when the model is gathered
-    whole (`tlc_hf.training.save_whole`); `params_after` and `native` are then None.
+    On a sharded model (FSDP2, DeepSpeed ZeRO) the units are zeroed on the shards and removed when the model is
+    gathered whole (`tlc_hf.training.save_whole`); `params_after` and `native` are then None.
     """
     overrides = {k: v for k, v in (("heads", heads), ("ffn", ffn), ("importance", importance)) if v is not None}
     config = dataclasses.replace(config or StructuredPruningConfig(), **overrides, **config_kwargs)
     attention_units, ffn_units = model_units(model)
-    params_before = sum(p.numel() for p in model.parameters())
+    params_before = sum(numel(p) for p in model.parameters())  # a ZeRO-3 parameter is an empty placeholder
     if config.importance == "gradient":
         if dataloader is None:
             raise ValueError("importance='gradient' needs dataloader=... (a few batches with labels)")
@@ -346,12 +349,13 @@ def prune_structured_(
 def finish_plan_(model: nn.Module, config: StructuredPruningConfig, head_keep, neuron_keep) -> bool | None:
     """Remove the units not kept, record the layout; returns whether the config describes the result.
 
-    A sharded model (FSDP2) cannot change its parameters' shapes: the dropped units are zeroed on the shards
-    now (their output columns, so the model computes what the pruned one will) and removed on the whole model
-    when it is gathered (`save_whole` / `gather_whole`); returns None (decided then).
+    A sharded model (FSDP2, DeepSpeed ZeRO) cannot change its parameters' shapes: the dropped units are zeroed
+    on the shards (and DeepSpeed's fp32 masters) now (their output columns, so the model computes what the pruned
+    one will) and removed on the whole model when it is gathered (`save_whole` / `gather_whole`); returns None
+    (decided then).
     """
     attention, ffn = model_units(model)
-    if detect_engine(model) == "fsdp2":
+    if detect_engine(model) in ("fsdp2", "deepspeed"):
         zero_dropped_units_(model, attention, ffn, head_keep, neuron_keep)
         defer_to_whole_(model, lambda whole: finish_plan_(whole, config, head_keep, neuron_keep))
         return None
@@ -359,6 +363,13 @@ def finish_plan_(model: nn.Module, config: StructuredPruningConfig, head_keep, n
     native = make_native_if_possible_(model, attention, ffn)
     record_compression(model, config, layout=layout_of(model, attention, ffn), native=native)
     return native
+
+
+def unit_mask(module: nn.Linear, columns: torch.Tensor) -> torch.Tensor:
+    """A keep-mask of `columns` over the whole weight of `module`, as this rank holds it (`shard_of`: the FSDP2
+    rows, the ZeRO-3 flat chunk, the whole weight otherwise)."""
+    whole = columns.to(torch.bool).expand(module.out_features, module.in_features)
+    return shard_of(whole, module.weight).to(local(module.weight).device)
 
 
 def unit_columns(model: nn.Module, unit: AttentionUnit | FFNUnit, kept: list[int]) -> torch.Tensor:
@@ -377,8 +388,8 @@ def zero_dropped_units_(model, attention_units, ffn_units, head_keep, neuron_kee
     """Zero the output columns of the units not kept (on each rank's shard of the output projection)."""
     for units, keeps in ((attention_units, head_keep), (ffn_units, neuron_keep)):
         for unit, kept in zip(units, keeps or [], strict=False):
-            weight = local(get_module(model, unit.o if isinstance(unit, AttentionUnit) else unit.output).weight)
-            weight.mul_(unit_columns(model, unit, kept).to(weight.device))
+            module = get_module(model, unit.o if isinstance(unit, AttentionUnit) else unit.output)
+            mask_weight_(module.weight, unit_mask(module, unit_columns(model, unit, kept)))
 
 
 def apply_plan_(model, attention_units, ffn_units, head_keep, neuron_keep) -> None:
