@@ -1,4 +1,4 @@
-"""Compression during sharded training (FSDP2, 2 CPU ranks over gloo) gives what one process gives.
+"""Compression during sharded training (FSDP2, and DDP: 2 CPU ranks over gloo) gives what one process gives.
 
 One `torchrun` group for the whole module (tests/scripts/sharded_worker.py) runs every check on a tiny
 BERT (uneven shards: 65 FFN neurons) and a tiny T5; the tests read what each rank measured.
@@ -34,7 +34,15 @@ TRAINED = (
     "drophead",
     "lora",
     "kd",
+    "kd_hidden",
     "kd_magnitude_qat",
+    "ddp_structured",
+    "ddp_structured_gradient",
+    "ddp_quant_noise",
+    "ddp_drophead",
+    "ddp_kd",
+    "ddp_kd_hidden",
+    "ddp_lora",
 )
 ONE_SHOT = ("prune_magnitude_local", "prune_magnitude_global", "prune_structured")
 REQUESTED = {  # checks with a requested sparsity of the target weights
@@ -61,7 +69,15 @@ RECORDED = {
     "drophead": ["drophead"],
     "lora": ["magnitude"],  # pruned before the adapter; the merge keeps the zeros
     "kd": [],
+    "kd_hidden": [],
     "kd_magnitude_qat": ["magnitude", "quantization"],
+    "ddp_structured": ["structured"],
+    "ddp_structured_gradient": ["structured"],
+    "ddp_quant_noise": [],
+    "ddp_drophead": ["drophead"],
+    "ddp_kd": [],
+    "ddp_kd_hidden": [],
+    "ddp_lora": ["magnitude"],
 }
 
 
@@ -91,6 +107,8 @@ def test_sharded_run_matches_one_process(ranks, check, family):
         assert result[key]["sparsity"] == pytest.approx(result[key]["reference_sparsity"], abs=1e-9) or (
             check.startswith(("structured", "prune_structured"))  # removed there, zeroed here until gathered
         )
+        if check.endswith("kd_hidden"):  # the hidden-state projections, replicated: averaged like the model
+            assert result[key]["projections_diff"] <= 1e-4
         # the whole-saved model reloads with plain from_pretrained, with its record, and computes the same
         assert result[key]["reload_vs_reference"] <= 1e-4
         assert result[key]["params"] == result[key]["reference_params"]
@@ -108,7 +126,13 @@ def test_requested_sparsity_on_every_rank(ranks, check, family):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_structured_removal_happens_on_the_gathered_model(ranks, family):
-    for check in ("prune_structured", "structured", "structured_gradient"):
+    for check in (
+        "prune_structured",
+        "structured",
+        "structured_gradient",
+        "ddp_structured",
+        "ddp_structured_gradient",
+    ):
         result = ranks[0][f"{check}/{family}"]
         full = ranks[0][f"qat/{family}"]["params"]  # an unpruned model of the same config
         assert result["params"] < 0.8 * full
