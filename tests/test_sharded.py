@@ -17,7 +17,7 @@ import torch
 import tlc_hf
 from tlc_hf.compression.masks import lowest_k_masks
 from tlc_hf.compression.sharding import check_engine, detect_engine, lowest_k_masks_sharded, strip_wrapper_prefixes
-from tlc_hf.testing import tiny_model
+from tlc_hf.testing import random_batch, tiny_model
 
 WORKER = Path(__file__).parent / "scripts" / "sharded_worker.py"
 FAMILIES = ("bert", "t5")
@@ -179,6 +179,22 @@ def test_engine_detection_and_refusals():
     ):
         check_engine("MovementPruningCallback", model, sharded_save)
     assert strip_wrapper_prefixes("module._orig_mod.bert.encoder.layer.0") == "bert.encoder.layer.0"
+
+
+def test_hidden_state_distillation_loss_holds_the_projections_not_the_teacher():
+    from tlc_hf.compression.distillation import DistillationConfig
+    from tlc_hf.training.sharded import distillation_loss
+
+    config, teacher = DistillationConfig(hidden_weight=1.0), tiny_model("bert", hidden_size=64)
+    with pytest.raises(ValueError, match=r"^distillation hidden_weight=1.0 needs the student") as err:
+        distillation_loss(teacher, config)
+    assert "\n" not in str(err.value)
+    loss = distillation_loss(teacher, config, student=tiny_model("bert"))  # width 32 -> 64: learned projections
+    assert [tuple(p.shape) for p in loss.parameters()] == [(64, 32), (64,)] * 2  # 2 layers; no teacher weight
+    batch = random_batch("bert")
+    batch["labels"] = batch["input_ids"]
+    loss(tiny_model("bert").train(), batch).backward()
+    assert all(p.grad is not None for p in loss.parameters())
 
 
 @pytest.mark.parametrize(
