@@ -22,7 +22,7 @@ its base folder with its own model.onnx, so from_pretrained / pipeline load it t
 Accuracy: every model on the whole test split; the runtime change (cpu-compact-ov vs cpu-compact) as a
 paired difference with its 95% interval.
 
-    python benchmarks/serving.py                   # ~15 min on 2 cores with the default budgets
+    python benchmarks/serving.py                   # ~8 min on 2 AVX-512 cores: models 5.4 min, timing 2-4 min
     python benchmarks/serving.py --rounds 4 --real_single 64    # a quicker look at already built models
 """
 

@@ -181,9 +181,9 @@ def test_engine_detection_and_refusals():
     assert strip_wrapper_prefixes("module._orig_mod.bert.encoder.layer.0") == "bert.encoder.layer.0"
 
 
-def test_hidden_state_distillation_loss_holds_the_projections_not_the_teacher():
+def test_hidden_state_distillation_loss_holds_the_projections_not_the_teacher(tmp_path):
     from tlc_hf.compression.distillation import DistillationConfig
-    from tlc_hf.training.sharded import distillation_loss
+    from tlc_hf.training.sharded import distillation_loss, train_sharded
 
     config, teacher = DistillationConfig(hidden_weight=1.0), tiny_model("bert", hidden_size=64)
     with pytest.raises(ValueError, match=r"^distillation hidden_weight=1.0 needs the student") as err:
@@ -195,6 +195,10 @@ def test_hidden_state_distillation_loss_holds_the_projections_not_the_teacher():
     batch["labels"] = batch["input_ids"]
     loss(tiny_model("bert").train(), batch).backward()
     assert all(p.grad is not None for p in loss.parameters())
+    # checkpoints hold the model and its optimizer only: refused before training rather than resumed without them
+    with pytest.raises(ValueError, match=r"^save_steps=1, .*hidden-state projections"):
+        train_sharded(tiny_model("bert"), [batch], output_dir=str(tmp_path / "run"), loss_fn=loss, save_steps=1)
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize(

@@ -6,16 +6,9 @@ Everything here is built from configs, so nothing is downloaded.
 from __future__ import annotations
 
 import torch
-from transformers import (
-    AutoModelForMaskedLM,
-    AutoModelForSeq2SeqLM,
-    AutoModelForSequenceClassification,
-    BertConfig,
-    MT5Config,
-    PretrainedConfig,
-    RobertaConfig,
-    T5Config,
-)
+from transformers import BertConfig, MT5Config, PretrainedConfig, RobertaConfig, T5Config
+
+from ..tasks import check_task
 
 TINY_FAMILIES = ("bert", "roberta", "t5", "mt5")
 ENCODER_FAMILIES = ("bert", "roberta")
@@ -69,21 +62,12 @@ def tiny_model(family: str, task: str | None = None, seed: int = 0, **config_ove
     The default task is "mlm" for encoders and "seq2seq" for T5/mT5.
     """
     config = tiny_config(family, **config_overrides)
-    task = task or ("seq2seq" if family in SEQ2SEQ_FAMILIES else "mlm")
-    torch.manual_seed(seed)
-    if task == "mlm" and family in ENCODER_FAMILIES:
-        model = AutoModelForMaskedLM.from_config(config)
-    elif task == "classification" and family in ENCODER_FAMILIES:
+    task = task or ("seq2seq" if config.is_encoder_decoder else "mlm")
+    spec = check_task(task, config)  # the task registry's model class; one line if the task does not fit
+    if task == "classification":
         config.num_labels = 2
-        model = AutoModelForSequenceClassification.from_config(config)
-    elif task == "seq2seq" and family in SEQ2SEQ_FAMILIES:
-        model = AutoModelForSeq2SeqLM.from_config(config)
-    else:
-        raise ValueError(
-            f"task={task!r} does not fit family={family!r}; encoders take 'mlm' or 'classification', "
-            "T5/mT5 take 'seq2seq'"
-        )
-    return model.eval()
+    torch.manual_seed(seed)
+    return spec.model_class.from_config(config).eval()
 
 
 def random_batch(

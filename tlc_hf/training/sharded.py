@@ -7,6 +7,10 @@ own `CallbackHandler` and `DefaultFlowCallback`, calling every callback event in
 train_end), on a model sharded with `fully_shard`. `save_whole` gathers the shards and writes a plain
 Hugging Face checkpoint with `config.tlc_compression`, loadable with `from_pretrained`.
 
+With `save_steps` it writes sharded checkpoints (`sharded_checkpoint`: DCP model + optimizer, the callbacks'
+files, `trainer_state.json`) that `resume_from_checkpoint` continues from in new processes, also in another
+world size; the pruning callbacks rebuild their masks from the zeros and reload movement scores.
+
 A `deepspeed.DeepSpeedEngine` (ZeRO-1/2/3) trains the same way: `engine.backward`, then the pre-optimizer-step
 event (the gradients are still there), then `engine.step`. accelerate's Trainer steps the engine inside
 backward instead, so callbacks that read gradients (movement pruning) run under DeepSpeed only here.
@@ -15,6 +19,7 @@ backward instead, so callbacks that read gradients (movement pruning) run under 
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import re
 import shutil
@@ -28,7 +33,9 @@ from torch import nn
 from ..compression import zero
 from ..compression.distillation.hidden import HiddenStateLoss, average_gradients_, hidden_states
 from ..compression.sharding import detect_engine, finalize_whole_, full, is_sharded, unwrap_model
+from .sharded_checkpoint import load_sharded_checkpoint, resolve_checkpoint, save_sharded_checkpoint
 
+logger = logging.getLogger(__name__)
 _BLOCK = re.compile(r"(^|.*\.)(layer|block)\.\d+")
 
 
@@ -100,12 +107,15 @@ def train_sharded(
     learning_rate: float = 1e-3,
     loss_fn: Callable | None = None,
     logging_steps: int = 1,
+    save_steps: int | None = None,
+    resume_from_checkpoint: str | bool | None = None,
 ) -> list[dict]:
     """Train `model` on `batches` with `callbacks`, calling their events in the Trainer's order.
 
     Each batch is the global batch: on a sharded model every rank trains on its contiguous part (so one
     process on the whole batch computes the same mean gradient). AdamW without weight decay, a constant
-    learning rate, one optimizer step per batch. Returns the logs (one dict per logging step).
+    learning rate, one optimizer step per batch. Returns the logs (one dict per logging step). The run stops
+    early when a callback sets `control.should_training_stop` (after saving if one set `should_save`).
 
     Args:
         model: a model sharded with `shard_model_` (or a plain one: the one-process reference), or a
@@ -116,10 +126,16 @@ def train_sharded(
         learning_rate: AdamW's learning rate.
         loss_fn: `loss_fn(model, batch) -> loss`; default `model(**batch).loss`.
         logging_steps: call `on_log` every this many steps.
+        save_steps: write `output_dir/checkpoint-<step>` every this many steps and at the end (and whenever
+            a callback sets `control.should_save`); default: only when a callback asks.
+        resume_from_checkpoint: a `checkpoint-N` folder of `output_dir`, or True for the newest complete one:
+            load it, skip the first N batches and train the rest (the same `batches`, any world size).
 
     Example:
         ```python
         train_sharded(shard_model_(model), batches, [MagnitudePruningCallback(sparsity=0.5)], output_dir="out")
+        # in new processes, after a stop at a checkpoint:
+        train_sharded(shard_model_(model), batches, callbacks, output_dir="out", resume_from_checkpoint=True)
         ```
     """
     from transformers import TrainerControl, TrainerState, TrainingArguments
@@ -131,12 +147,19 @@ def train_sharded(
         learning_rate=learning_rate,
         weight_decay=0.0,
         logging_steps=logging_steps,
-        save_strategy="no",
+        save_strategy="steps" if save_steps else "no",
+        save_steps=save_steps or 500,
         report_to="none",
         disable_tqdm=True,
         use_cpu=next(model.parameters()).device.type == "cpu",
     )
     engine = model if zero.is_engine(model) else None
+    if engine is not None and (save_steps or resume_from_checkpoint):
+        raise ValueError(
+            f"save_steps={save_steps}, resume_from_checkpoint={resume_from_checkpoint!r} with a DeepSpeed engine: "
+            "train_sharded checkpoints FSDP2, DDP and plain models; use engine.save_checkpoint / load_checkpoint"
+        )
+    checkpoint = resolve_checkpoint(resume_from_checkpoint, output_dir) if resume_from_checkpoint else None
     # a loss with parameters (distillation's hidden-state projections): replicated, trained beside the model
     loss_params = [p for p in loss_fn.parameters() if p.requires_grad] if isinstance(loss_fn, nn.Module) else []
     if engine is not None and loss_params:
@@ -145,6 +168,12 @@ def train_sharded(
             "student and teacher widths differ) that a DeepSpeed engine's optimizer does not hold; "
             "use a teacher of the student's width, or shard with FSDP2"
         )
+    if loss_params and (save_steps or resume_from_checkpoint):
+        raise ValueError(
+            f"save_steps={save_steps}, resume_from_checkpoint={resume_from_checkpoint!r} with a loss_fn that trains "
+            f"{len(loss_params)} tensors of its own (hidden-state projections): checkpoints hold the model and its "
+            "optimizer only; train without checkpoints, or with a teacher of the student's width"
+        )
     if engine is not None:
         optimizer = engine.optimizer
     else:
@@ -152,16 +181,18 @@ def train_sharded(
         optimizer = torch.optim.AdamW(groups, lr=learning_rate, weight_decay=0.0)
     # like the Trainer, callbacks get the model itself (DDP's / DeepSpeed's wrapper removed; FSDP2 shards in place)
     handler = CallbackHandler([DefaultFlowCallback, *callbacks], unwrap_model(model), None, optimizer, None)
-    state = TrainerState(max_steps=len(batches), logging_steps=logging_steps)
+    state = TrainerState(max_steps=len(batches), logging_steps=logging_steps, save_steps=save_steps or 0)
     state.is_world_process_zero = not dist.is_initialized() or dist.get_rank() == 0
     control = TrainerControl()
+    if checkpoint is not None:  # before train begin, as the Trainer loads it: callbacks see the resumed step
+        state, control = load_sharded_checkpoint(checkpoint, model, optimizer, handler, len(batches), control)
     loss_fn = loss_fn or (lambda m, b: m(**b).loss)
     logs = []
     model.train()
     model.zero_grad()
     control = handler.on_train_begin(args, state, control)
     control = handler.on_epoch_begin(args, state, control)
-    for batch in batches:
+    for batch in batches[state.global_step :]:
         control = handler.on_step_begin(args, state, control)
         loss = loss_fn(model, _rank_slice(batch, model))
         engine.backward(loss) if engine is not None else loss.backward()
@@ -182,6 +213,16 @@ def train_sharded(
             control = handler.on_log(args, state, control, logs=entry)
             logs.append(entry)
             control.should_log = False
+        if control.should_save:
+            if engine is not None:  # a budget's preemption, say: keep training, but say it
+                logger.warning(
+                    "step %d: no checkpoint of a DeepSpeed engine here (engine.save_checkpoint)", state.global_step
+                )
+            else:
+                control = save_sharded_checkpoint(model, optimizer, handler, args, state, control)
+            control.should_save = False
+        if control.should_training_stop:
+            break
     control = handler.on_epoch_end(args, state, control)
     handler.on_train_end(args, state, control)
     return logs
@@ -202,16 +243,31 @@ def _plain_class(model: nn.Module) -> type:
     return next(c for c in type(model).__mro__ if not issubclass(c, FSDPModule))
 
 
+def _refuse_meta(model: nn.Module, action: str) -> None:
+    """A one-line ValueError when a weight of `model` is on the meta device (no values to gather or save).
+    Every rank of a sharded model holds the same meta entries, so every rank refuses: nothing hangs."""
+    tensors = (*model.named_parameters(), *model.named_buffers())
+    name = next((k for k, v in tensors if v.is_meta), None)  # a DTensor is meta where its local shard is
+    if name is not None:
+        raise ValueError(
+            f"{action}: {name} is on the meta device (never materialised, no values); materialise the model "
+            "first: model.to_empty(device=...) then load its weights (set_model_state_dict, load_state_dict or "
+            "train_sharded(..., resume_from_checkpoint=...))"
+        )
+
+
 def gather_whole(model: nn.Module, rank0_only: bool = True) -> nn.Module | None:
     """A plain (unsharded) copy of `model` on CPU, built from its config and its gathered full state dict,
     with the steps compression deferred to the whole model applied (structured pruning removes its units).
 
     A collective: every rank must call it. With `rank0_only` only rank 0 gets the model (others get None).
-    A DeepSpeed engine (or its module) is gathered with `GatheredParameters` under ZeRO-3.
+    A DeepSpeed engine (or its module) is gathered with `GatheredParameters` under ZeRO-3. A model with
+    weights on the meta device (never materialised) is refused in one line, before any communication.
     """
     rank = dist.get_rank() if dist.is_initialized() else 0
     keep = rank == 0 or not rank0_only
     model = unwrap_model(model)
+    _refuse_meta(model, "gather_whole")
     state = {}
     if zero.zero_stage(model):
         state = zero.whole_state_dict(model)
@@ -239,6 +295,7 @@ def save_whole(model: nn.Module, output_dir: str) -> str:
         AutoModelForMaskedLM.from_pretrained("out/final")  # after import tlc_hf
         ```
     """
+    _refuse_meta(unwrap_model(model), "save_whole")
     engine = detect_engine(model)
     whole = gather_whole(model) if engine in ("fsdp2", "deepspeed") else unwrap_model(model)
     if whole is not None and (not dist.is_initialized() or dist.get_rank() == 0):

@@ -153,12 +153,12 @@ def _fine_tune(recipe, model, context):
         callback = factory(config) if factory is not None else None
         if callback is not None:
             callbacks.append(callback)
-    seq2seq = task == "seq2seq"
-    trainer_cls, extra = task_spec(task).trainer_class, {}
+    spec = task_spec(task)
+    trainer_cls, extra = spec.trainer_class, {}
     for config in recipe.configs:  # a method may supply the trainer (distillation: the teacher's)
         supply = get_method(config.method).trainer
         if supply is not None:
-            trainer_cls, extra = supply(config, context, seq2seq)
+            trainer_cls, extra = supply(config, context, spec.encoder_decoder)
     with tempfile.TemporaryDirectory(prefix="tlc_hf_recipe_") as tmp:
         defaults = dict(save_strategy="no", report_to="none", disable_tqdm=True, seed=seed, logging_steps=10)
         args = BudgetSeq2SeqTrainingArguments(

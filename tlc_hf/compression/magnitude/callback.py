@@ -27,7 +27,7 @@ class MagnitudePruningCallback(CompressionCallback):
     momentum says. Logs `sparsity`. At the end of training the final sparsity is applied if p reached
     `end`, and the config is recorded in the model's config with the sparsity the weights really have
     (with `load_best_model_at_end`, the restored checkpoint's). Resumed in a new process, the masks are
-    rebuilt from the zeros in the weights.
+    rebuilt from the zeros in the weights and the schedule goes on as if it had not stopped.
     """
 
     def __init__(self, config: MagnitudePruningConfig | None = None, budget=None, **config_kwargs):
@@ -42,7 +42,9 @@ class MagnitudePruningCallback(CompressionCallback):
         if state.global_step > 0:  # resumed in a new process: the zeros in the weights are the masks
             restore_masks_from_zeros_(self.targets)
             self.current_sparsity = target_sparsity(self.targets)
-        self._update(state, kwargs.get("optimizer"), force=True)
+        # a fresh run starts at `initial_sparsity`; a resumed one waits for its next update step, as the
+        # uninterrupted run does (a checkpoint between two updates must not prune early)
+        self._update(state, kwargs.get("optimizer"), force=state.global_step == 0)
 
     def _find(self, model) -> None:
         """Targets through the model the Trainer passes (after wrapping); found again if that model changes."""
