@@ -82,7 +82,10 @@ def train(model, teacher, recipe, batches, output_dir, shard: bool):
     if shard:
         model, teacher = shard_model_(model), shard_model_(teacher) if teacher is not None else None
     callbacks = recipe_callbacks(recipe)
-    loss_fn = distillation_loss(teacher, recipe.distillation) if teacher is not None else None
+    loss_fn = None
+    if teacher is not None:
+        torch.manual_seed(0)  # hidden-state projections (a wider teacher): the same init in both runs of --compare
+        loss_fn = distillation_loss(teacher, recipe.distillation, student=model)
     learning_rate = (recipe.training or {}).get("learning_rate", 5e-5)
     logs = train_sharded(
         model, batches, callbacks, output_dir=output_dir, learning_rate=learning_rate, loss_fn=loss_fn

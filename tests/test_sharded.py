@@ -1,4 +1,4 @@
-"""Compression during sharded training (FSDP2, 2 CPU ranks over gloo) gives what one process gives.
+"""Compression during sharded training (FSDP2, and DDP: 2 CPU ranks over gloo) gives what one process gives.
 
 One `torchrun` group for the whole module (tests/scripts/sharded_worker.py) runs every check on a tiny
 BERT (uneven shards: 65 FFN neurons) and a tiny T5; the tests read what each rank measured.
@@ -17,7 +17,7 @@ import torch
 import tlc_hf
 from tlc_hf.compression.masks import lowest_k_masks
 from tlc_hf.compression.sharding import check_engine, detect_engine, lowest_k_masks_sharded, strip_wrapper_prefixes
-from tlc_hf.testing import tiny_model
+from tlc_hf.testing import random_batch, tiny_model
 
 WORKER = Path(__file__).parent / "scripts" / "sharded_worker.py"
 FAMILIES = ("bert", "t5")
@@ -34,7 +34,15 @@ TRAINED = (
     "drophead",
     "lora",
     "kd",
+    "kd_hidden",
     "kd_magnitude_qat",
+    "ddp_structured",
+    "ddp_structured_gradient",
+    "ddp_quant_noise",
+    "ddp_drophead",
+    "ddp_kd",
+    "ddp_kd_hidden",
+    "ddp_lora",
 )
 ONE_SHOT = ("prune_magnitude_local", "prune_magnitude_global", "prune_structured")
 REQUESTED = {  # checks with a requested sparsity of the target weights
@@ -61,7 +69,15 @@ RECORDED = {
     "drophead": ["drophead"],
     "lora": ["magnitude"],  # pruned before the adapter; the merge keeps the zeros
     "kd": [],
+    "kd_hidden": [],
     "kd_magnitude_qat": ["magnitude", "quantization"],
+    "ddp_structured": ["structured"],
+    "ddp_structured_gradient": ["structured"],
+    "ddp_quant_noise": [],
+    "ddp_drophead": ["drophead"],
+    "ddp_kd": [],
+    "ddp_kd_hidden": [],
+    "ddp_lora": ["magnitude"],
 }
 
 
@@ -91,6 +107,8 @@ def test_sharded_run_matches_one_process(ranks, check, family):
         assert result[key]["sparsity"] == pytest.approx(result[key]["reference_sparsity"], abs=1e-9) or (
             check.startswith(("structured", "prune_structured"))  # removed there, zeroed here until gathered
         )
+        if check.endswith("kd_hidden"):  # the hidden-state projections, replicated: averaged like the model
+            assert result[key]["projections_diff"] <= 1e-4
         # the whole-saved model reloads with plain from_pretrained, with its record, and computes the same
         assert result[key]["reload_vs_reference"] <= 1e-4
         assert result[key]["params"] == result[key]["reference_params"]
@@ -108,7 +126,13 @@ def test_requested_sparsity_on_every_rank(ranks, check, family):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_structured_removal_happens_on_the_gathered_model(ranks, family):
-    for check in ("prune_structured", "structured", "structured_gradient"):
+    for check in (
+        "prune_structured",
+        "structured",
+        "structured_gradient",
+        "ddp_structured",
+        "ddp_structured_gradient",
+    ):
         result = ranks[0][f"{check}/{family}"]
         full = ranks[0][f"qat/{family}"]["params"]  # an unpruned model of the same config
         assert result["params"] < 0.8 * full
@@ -160,6 +184,26 @@ def test_engine_detection_and_refusals():
     ):
         check_engine("MovementPruningCallback", model, sharded_save)
     assert strip_wrapper_prefixes("module._orig_mod.bert.encoder.layer.0") == "bert.encoder.layer.0"
+
+
+def test_hidden_state_distillation_loss_holds_the_projections_not_the_teacher(tmp_path):
+    from tlc_hf.compression.distillation import DistillationConfig
+    from tlc_hf.training.sharded import distillation_loss, train_sharded
+
+    config, teacher = DistillationConfig(hidden_weight=1.0), tiny_model("bert", hidden_size=64)
+    with pytest.raises(ValueError, match=r"^distillation hidden_weight=1.0 needs the student") as err:
+        distillation_loss(teacher, config)
+    assert "\n" not in str(err.value)
+    loss = distillation_loss(teacher, config, student=tiny_model("bert"))  # width 32 -> 64: learned projections
+    assert [tuple(p.shape) for p in loss.parameters()] == [(64, 32), (64,)] * 2  # 2 layers; no teacher weight
+    batch = random_batch("bert")
+    batch["labels"] = batch["input_ids"]
+    loss(tiny_model("bert").train(), batch).backward()
+    assert all(p.grad is not None for p in loss.parameters())
+    # checkpoints hold the model and its optimizer only: refused before training rather than resumed without them
+    with pytest.raises(ValueError, match=r"^save_steps=1, .*hidden-state projections"):
+        train_sharded(tiny_model("bert"), [batch], output_dir=str(tmp_path / "run"), loss_fn=loss, save_steps=1)
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize(

@@ -24,13 +24,14 @@ from transformers import AutoModelForMaskedLM, AutoModelForSeq2SeqLM  # noqa: E4
 
 import tlc_hf  # noqa: E402, F401  (installs the from_pretrained hook)
 from tlc_hf.compression import find_targets  # noqa: E402
+from tlc_hf.compression.distillation import DistillationConfig  # noqa: E402
 from tlc_hf.compression.drophead import DropHeadCallback  # noqa: E402
 from tlc_hf.compression.magnitude import MagnitudePruningCallback, prune_magnitude_  # noqa: E402
 from tlc_hf.compression.masks import MASK_BUFFER, target_sparsity  # noqa: E402
 from tlc_hf.compression.movement import MovementPruningCallback  # noqa: E402
 from tlc_hf.compression.quantization import QATCallback, QuantNoiseCallback  # noqa: E402
 from tlc_hf.compression.record import compression_history  # noqa: E402
-from tlc_hf.compression.sharding import full, shard_like  # noqa: E402
+from tlc_hf.compression.sharding import full, shard_like, unwrap_model  # noqa: E402
 from tlc_hf.compression.structured import StructuredPruningCallback, prune_structured_  # noqa: E402
 from tlc_hf.testing import tiny_model, toy_dataset  # noqa: E402
 from tlc_hf.training.sharded import (  # noqa: E402
@@ -122,31 +123,66 @@ def compare(reference, sharded, family: str, out: str, callbacks=()) -> dict:
     }
 
 
+def teacher_for(family: str) -> torch.nn.Module:
+    return model_for(family, seed=7, hidden=64)  # twice the student's width: hidden-state KD learns projections
+
+
+def kd_logits(teacher, student):
+    return distillation_loss(teacher)
+
+
+def kd_hidden(teacher, student):
+    torch.manual_seed(5)  # the projections' init: the same in the reference and on every rank
+    return distillation_loss(teacher, DistillationConfig(alpha=0.5, hidden_weight=1.0), student=student)
+
+
+def projections_diff(loss_ref, loss_fn) -> float | None:
+    """The largest difference of the loss's trained parameters (hidden-state projections) from the reference's."""
+    if not isinstance(loss_fn, torch.nn.Module) or not list(loss_fn.parameters()):
+        return None
+    return max(float((a - b).abs().max()) for a, b in zip(loss_ref.parameters(), loss_fn.parameters(), strict=True))
+
+
 def train_pair(family, make_callbacks, out, loss_for=None):
     """Train the one-process reference and the sharded model; compare them."""
     batches = batches_for(family)
     reference, callbacks_ref = model_for(family), make_callbacks()
-    loss_fn = loss_for(model_for(family, seed=7, hidden=64)) if loss_for else None
-    train_sharded(reference, batches, callbacks_ref, output_dir=out, loss_fn=loss_fn)
+    loss_ref = loss_for(teacher_for(family), reference) if loss_for else None
+    train_sharded(reference, batches, callbacks_ref, output_dir=out, loss_fn=loss_ref)
     mesh = init_device_mesh("cpu", (dist.get_world_size(),))
     sharded, callbacks = shard_model_(model_for(family), mesh), make_callbacks()
-    loss_fn = loss_for(shard_model_(model_for(family, seed=7, hidden=64), mesh)) if loss_for else None
+    loss_fn = loss_for(shard_model_(teacher_for(family), mesh), sharded) if loss_for else None
     train_sharded(sharded, batches, callbacks, output_dir=out, loss_fn=loss_fn)
-    return compare(reference, sharded, family, out, callbacks)
+    return {
+        **compare(reference, sharded, family, out, callbacks),
+        "projections_diff": projections_diff(loss_ref, loss_fn),
+    }
 
 
-def train_ddp(family, make_callbacks, out):
-    """DDP: every rank holds the whole model; the callbacks get the wrapper (names prefixed with `module.`)."""
+def train_ddp(family, make_callbacks, out, loss_for=None):
+    """DDP: every rank holds the whole model (and the whole teacher); the callbacks get the model inside the
+    wrapper, as under the Trainer."""
     batches = batches_for(family)
     reference, callbacks_ref = model_for(family), make_callbacks()
-    train_sharded(reference, batches, callbacks_ref, output_dir=out)
-    wrapped, callbacks = torch.nn.parallel.DistributedDataParallel(model_for(family)), make_callbacks()
-    train_sharded(wrapped, batches, callbacks, output_dir=out)
-    return compare(reference, wrapped.module, family, out, callbacks)
+    loss_ref = loss_for(teacher_for(family), reference) if loss_for else None
+    train_sharded(reference, batches, callbacks_ref, output_dir=out, loss_fn=loss_ref)
+    student = model_for(family)
+    wrapped, callbacks = torch.nn.parallel.DistributedDataParallel(student), make_callbacks()
+    loss_fn = loss_for(teacher_for(family), student) if loss_for else None
+    train_sharded(wrapped, batches, callbacks, output_dir=out, loss_fn=loss_fn)
+    return {
+        **compare(reference, student, family, out, callbacks),
+        "projections_diff": projections_diff(loss_ref, loss_fn),
+    }
 
 
-def lora_pair(family, out):
-    """LoRA recovery through peft on FSDP2: the adapter trains on shards, merges on the gathered whole model."""
+def shard(model):
+    return shard_model_(model, init_device_mesh("cpu", (dist.get_world_size(),)))
+
+
+def lora_pair(family, out, wrap=shard):
+    """LoRA recovery through peft on FSDP2 (or DDP): the adapter trains on shards (or replicas), merges on the
+    gathered whole model."""
     from peft import LoraConfig, get_peft_model
 
     from tlc_hf.compression.lora import merge_keeping_zeros
@@ -160,10 +196,10 @@ def lora_pair(family, out):
     batches = batches_for(family)
     reference = make()
     train_sharded(reference, batches, output_dir=out, learning_rate=1e-2)
-    sharded = shard_model_(make(), init_device_mesh("cpu", (dist.get_world_size(),)))
+    sharded = wrap(make())
     train_sharded(sharded, batches, output_dir=out, learning_rate=1e-2)
     ref_state = {k: v.detach().clone() for k, v in reference.state_dict().items()}  # the merge writes in place
-    whole_state = {k: full(v).detach() for k, v in sharded.state_dict().items()}  # gathered on every rank
+    whole_state = {k: full(v).detach() for k, v in unwrap_model(sharded).state_dict().items()}  # on every rank
     same_keys = set(ref_state) == set(whole_state)
     gathered = make()
     gathered.load_state_dict(whole_state)
@@ -242,13 +278,30 @@ CHECKS = {
     ),
     "drophead": lambda f, out: train_pair(f, lambda: [DropHeadCallback(rate=0.3, schedule="constant", seed=0)], out),
     "lora": lora_pair,
-    "kd": lambda f, out: train_pair(f, lambda: [], out, loss_for=distillation_loss),
+    "kd": lambda f, out: train_pair(f, lambda: [], out, loss_for=kd_logits),
+    "kd_hidden": lambda f, out: train_pair(f, lambda: [], out, loss_for=kd_hidden),
     "kd_magnitude_qat": lambda f, out: train_pair(
         f,
         lambda: [MagnitudePruningCallback(sparsity=0.5, update_every=2, end=0.5), QATCallback(bits=8, start=0.0)],
         out,
-        loss_for=distillation_loss,
+        loss_for=kd_logits,
     ),
+    # DDP (every rank whole): the methods the FSDP2 checks above cover, each against one process
+    "ddp_structured": lambda f, out: train_ddp(
+        f, lambda: [StructuredPruningCallback(heads=0.5, ffn=0.5, steps=2, end=0.5)], out
+    ),
+    "ddp_structured_gradient": lambda f, out: train_ddp(
+        f, lambda: [StructuredPruningCallback(heads=0.5, ffn=0.5, steps=2, end=0.5, importance="gradient")], out
+    ),
+    "ddp_quant_noise": lambda f, out: train_ddp(
+        f, lambda: [QuantNoiseCallback(noise_rate=0.5, bits=4, start=0.0, end=0.5, seed=0)], out
+    ),
+    "ddp_drophead": lambda f, out: train_ddp(
+        f, lambda: [DropHeadCallback(rate=0.3, schedule="constant", seed=0)], out
+    ),
+    "ddp_kd": lambda f, out: train_ddp(f, lambda: [], out, loss_for=kd_logits),
+    "ddp_kd_hidden": lambda f, out: train_ddp(f, lambda: [], out, loss_for=kd_hidden),
+    "ddp_lora": lambda f, out: lora_pair(f, out, wrap=torch.nn.parallel.DistributedDataParallel),
 }
 
 

@@ -28,8 +28,11 @@ def get_mask(module: nn.Module, buffer: str = MASK_BUFFER) -> torch.Tensor | Non
 
 
 def set_mask(module: nn.Module, mask: torch.Tensor, buffer: str = MASK_BUFFER) -> None:
-    """Keep `mask` on `module`: the shape of its weight's local shard (the whole weight unless sharded)."""
-    mask = mask.to(device=module.weight.device, dtype=torch.bool)
+    """Keep `mask` on `module`: the shape of its weight's local shard (the whole weight unless sharded).
+
+    Stored dense (an expanded view made contiguous): DDP broadcasts buffers before each forward, and a
+    broadcast cannot write into a view whose elements share memory."""
+    mask = mask.to(device=module.weight.device, dtype=torch.bool).contiguous()
     if buffer in module._buffers:
         module._buffers[buffer] = mask
     else:

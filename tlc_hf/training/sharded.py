@@ -31,6 +31,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ..compression import zero
+from ..compression.distillation.hidden import HiddenStateLoss, average_gradients_, hidden_states
 from ..compression.sharding import detect_engine, finalize_whole_, full, is_sharded, unwrap_model
 from .sharded_checkpoint import load_sharded_checkpoint, resolve_checkpoint, save_sharded_checkpoint
 
@@ -66,17 +67,24 @@ def shard_model_(model: nn.Module, mesh=None) -> nn.Module:
     return model
 
 
+def _data_parallel_group(model: nn.Module):
+    """The process group over which a sharded (FSDP2, DeepSpeed) or DDP-wrapped `model` splits the global batch;
+    None for a whole model."""
+    param = next((p for p in model.parameters() if is_sharded(p)), None)
+    if param is not None:
+        return param.device_mesh.get_group()
+    if zero.is_engine(model):
+        return model.optimizer.dp_process_group
+    if isinstance(model, nn.parallel.DistributedDataParallel):
+        return model.process_group
+    return None
+
+
 def _rank_slice(batch: dict, model: nn.Module) -> dict:
     """This rank's contiguous part of a global batch when `model` is sharded (or wrapped in DDP); the whole
     batch otherwise."""
-    param = next((p for p in model.parameters() if is_sharded(p)), None)
-    if param is not None:
-        group = param.device_mesh.get_group()
-    elif zero.is_engine(model):
-        group = model.optimizer.dp_process_group
-    elif isinstance(model, nn.parallel.DistributedDataParallel):
-        group = model.process_group
-    else:
+    group = _data_parallel_group(model)
+    if group is None:
         return batch
     rank, world = dist.get_rank(group), dist.get_world_size(group)
     out = {}
@@ -154,10 +162,25 @@ def train_sharded(
             "train_sharded checkpoints FSDP2, DDP and plain models; use engine.save_checkpoint / load_checkpoint"
         )
     checkpoint = resolve_checkpoint(resume_from_checkpoint, output_dir) if resume_from_checkpoint else None
+    # a loss with parameters (distillation's hidden-state projections): replicated, trained beside the model
+    loss_params = [p for p in loss_fn.parameters() if p.requires_grad] if isinstance(loss_fn, nn.Module) else []
+    if engine is not None and loss_params:
+        raise ValueError(
+            f"loss_fn {type(loss_fn).__name__} has {len(loss_params)} trainable tensors (hidden-state projections: "
+            "student and teacher widths differ) that a DeepSpeed engine's optimizer does not hold; "
+            "use a teacher of the student's width, or shard with FSDP2"
+        )
+    if loss_params and (save_steps or resume_from_checkpoint):
+        raise ValueError(
+            f"save_steps={save_steps}, resume_from_checkpoint={resume_from_checkpoint!r} with a loss_fn that trains "
+            f"{len(loss_params)} tensors of its own (hidden-state projections): checkpoints hold the model and its "
+            "optimizer only; train without checkpoints, or with a teacher of the student's width"
+        )
     if engine is not None:
         optimizer = engine.optimizer
     else:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
+        groups = [{"params": list(model.parameters())}] + ([{"params": loss_params}] if loss_params else [])
+        optimizer = torch.optim.AdamW(groups, lr=learning_rate, weight_decay=0.0)
     # like the Trainer, callbacks get the model itself (DDP's / DeepSpeed's wrapper removed; FSDP2 shards in place)
     handler = CallbackHandler([DefaultFlowCallback, *callbacks], unwrap_model(model), None, optimizer, None)
     state = TrainerState(max_steps=len(batches), logging_steps=logging_steps, save_steps=save_steps or 0)
@@ -175,11 +198,15 @@ def train_sharded(
         control = handler.on_step_begin(args, state, control)
         loss = loss_fn(model, _rank_slice(batch, model))
         engine.backward(loss) if engine is not None else loss.backward()
+        if loss_params:
+            average_gradients_(loss_fn, _data_parallel_group(model))
         control = handler.on_pre_optimizer_step(args, state, control)
         engine.step() if engine is not None else optimizer.step()  # DeepSpeed's step zeroes the gradients
         control = handler.on_optimizer_step(args, state, control)
         if engine is None:
             model.zero_grad()
+            if loss_params:
+                loss_fn.zero_grad()
         state.global_step += 1
         state.epoch = state.global_step / len(batches)
         control = handler.on_step_end(args, state, control)
@@ -318,32 +345,64 @@ def recipe_callbacks(recipe) -> list:
     return callbacks
 
 
-def distillation_loss(teacher: nn.Module, config=None) -> Callable:
-    """`loss_fn(model, batch)` for `train_sharded`: the `DistillationTrainer`'s logit loss,
-    alpha * task loss + (1 - alpha) * T^2 * KL(teacher || student), with `teacher` sharded or whole.
+class DistillationLoss(nn.Module):
+    """`loss_fn(model, batch)` for `train_sharded`: the `DistillationTrainer`'s loss, alpha * task loss +
+    (1 - alpha) * T^2 * KL(teacher || student) [+ hidden_weight * hidden-state MSE], with the teacher sharded or
+    whole. Build it with `distillation_loss`.
+
+    Its parameters are the hidden-state projections (when the student's width differs from the teacher's): a
+    plain module replicated on every rank, which `train_sharded` adds to its optimizer and whose gradients it
+    averages over the data-parallel ranks before each step. The teacher is held, not registered: its weights
+    are neither trained nor in `parameters()`.
+    """
+
+    def __init__(self, teacher: nn.Module, config, student: nn.Module | None = None):
+        super().__init__()
+        self.config = config
+        self.__dict__["teacher"] = teacher.eval().requires_grad_(False)  # not a submodule
+        self.hidden = HiddenStateLoss(student, teacher, config.layer_map) if config.hidden_weight > 0 else None
+
+    def forward(self, model: nn.Module, batch: dict) -> torch.Tensor:
+        from .distillation import kd_loss
+
+        c, want_hidden = self.config, self.hidden is not None
+        outputs = model(**batch, output_hidden_states=True) if want_hidden else model(**batch)
+        with torch.no_grad():
+            teacher = self.teacher(**batch, output_hidden_states=True) if want_hidden else self.teacher(**batch)
+        loss = c.alpha * outputs.loss + (1 - c.alpha) * kd_loss(
+            outputs.logits, teacher.logits, batch.get("labels"), c.temperature
+        )
+        if want_hidden:
+            loss = loss + c.hidden_weight * self.hidden(hidden_states(outputs), hidden_states(teacher))
+        return loss
+
+
+def distillation_loss(teacher: nn.Module, config=None, student: nn.Module | None = None) -> DistillationLoss:
+    """The distillation loss for `train_sharded` (see `DistillationLoss`), with `teacher` sharded or whole.
 
     Args:
         teacher: the frozen teacher (shard it with `shard_model_` when it does not fit on one rank).
-        config: a `DistillationConfig` (logits only here: `hidden_weight`, `augment` and `cache_teacher` are
-            refused in one line).
+        config: a `DistillationConfig`; `augment` and `cache_teacher` are refused in one line.
+        student: the student (sharded or whole); needed with `hidden_weight > 0` for the layer map and the
+            projections' widths.
+
+    Example:
+        ```python
+        loss_fn = distillation_loss(teacher, DistillationConfig(hidden_weight=1.0), student=model)
+        train_sharded(model, batches, callbacks, output_dir="out", loss_fn=loss_fn)
+        ```
     """
     from ..compression.distillation import DistillationConfig
-    from .distillation import kd_loss
 
     config = config or DistillationConfig()
-    if config.hidden_weight > 0 or config.augment != "none" or config.cache_teacher:
+    if config.augment != "none" or config.cache_teacher:
         raise ValueError(
-            f"distillation hidden_weight={config.hidden_weight}, augment={config.augment!r}, "
-            f"cache_teacher={config.cache_teacher}: train_sharded distills logits only; set hidden_weight: 0, "
-            "augment: none, cache_teacher: false (or train with DistillationTrainer)"
+            f"distillation augment={config.augment!r}, cache_teacher={config.cache_teacher}: train_sharded does not "
+            "augment or cache; set augment: none, cache_teacher: false (or train with DistillationTrainer)"
         )
-    teacher.eval().requires_grad_(False)
-
-    def loss_fn(model, batch):
-        outputs = model(**batch)
-        with torch.no_grad():
-            teacher_logits = teacher(**batch).logits
-        soft = kd_loss(outputs.logits, teacher_logits, batch.get("labels"), config.temperature)
-        return config.alpha * outputs.loss + (1 - config.alpha) * soft
-
-    return loss_fn
+    if config.hidden_weight > 0 and student is None:
+        raise ValueError(
+            f"distillation hidden_weight={config.hidden_weight} needs the student for its layer map and projections: "
+            "distillation_loss(teacher, config, student=model)"
+        )
+    return DistillationLoss(teacher, config, student)

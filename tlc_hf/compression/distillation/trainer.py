@@ -16,8 +16,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...training.trainer import BudgetSeq2SeqTrainer, BudgetTrainer
-from ..depth import teacher_layer_of
 from .config import DistillationConfig
+from .hidden import HiddenStateLoss, _layer_map_for, average_gradients_, default_layer_map, hidden_states
+
+__all__ = [
+    "DistillationSeq2SeqTrainer",
+    "DistillationTrainer",
+    "DistillationTrainerMixin",
+    "_layer_map_for",
+    "default_layer_map",
+    "kd_loss",
+]
 
 
 def kd_loss(student_logits, teacher_logits, labels, temperature: float) -> torch.Tensor:
@@ -32,20 +41,6 @@ def kd_loss(student_logits, teacher_logits, labels, temperature: float) -> torch
     return F.kl_div(log_student, log_teacher, log_target=True, reduction="batchmean") * temperature**2
 
 
-def default_layer_map(student_layers: int, teacher_layers: int) -> list[list[int]]:
-    """Student layer i (1-based, 0 = embeddings) -> the teacher layer at the same relative depth."""
-    return [[i, round(i * teacher_layers / student_layers)] for i in range(1, student_layers + 1)]
-
-
-def _layer_map_for(student, student_layers: int, teacher_layers: int) -> list[list[int]]:
-    """A depth-pruned student's layers map to the teacher layers they were cut from; otherwise by depth."""
-
-    origins = teacher_layer_of(student)
-    if origins is not None and len(origins) == student_layers and max(origins) <= teacher_layers:
-        return [[i, t] for i, t in enumerate(origins, start=1)]
-    return default_layer_map(student_layers, teacher_layers)
-
-
 class DistillationTrainerMixin:
     def __init__(self, *args, teacher_model=None, distillation: DistillationConfig | None = None, **kwargs):
         if teacher_model is None:
@@ -57,15 +52,10 @@ class DistillationTrainerMixin:
         self._teacher_cache: dict[bytes, torch.Tensor] = {}
         self.projections = nn.ModuleList()
         if self.distillation.hidden_weight > 0:
-            student_cfg, teacher_cfg = self.model.config, self.teacher.config
-            s_layers = getattr(student_cfg, "num_hidden_layers", None) or student_cfg.num_layers
-            t_layers = getattr(teacher_cfg, "num_hidden_layers", None) or teacher_cfg.num_layers
-            self.layer_map = self.distillation.layer_map or _layer_map_for(self.model, s_layers, t_layers)
-            s_width = getattr(student_cfg, "hidden_size", None) or student_cfg.d_model
-            t_width = getattr(teacher_cfg, "hidden_size", None) or teacher_cfg.d_model
-            for _ in self.layer_map:
-                self.projections.append(nn.Identity() if s_width == t_width else nn.Linear(s_width, t_width))
-            self.projections.to(self.args.device)
+            self.hidden_loss = HiddenStateLoss(self.model, self.teacher, self.distillation.layer_map).to(
+                self.args.device
+            )
+            self.layer_map, self.projections = self.hidden_loss.layer_map, self.hidden_loss.projections
 
     def create_optimizer(self, model=None):
         optimizer = super().create_optimizer(*(() if model is None else (model,)))
@@ -84,15 +74,15 @@ class DistillationTrainerMixin:
         teacher_logits, teacher_hidden = self._teacher_outputs(inputs, want_hidden)
         loss = c.alpha * task_loss + (1 - c.alpha) * kd_loss(outputs.logits, teacher_logits, labels, c.temperature)
         if want_hidden:
-            student_hidden = (
-                outputs.hidden_states if outputs.get("hidden_states") is not None else outputs.encoder_hidden_states
-            )
-            mse = sum(
-                F.mse_loss(projection(student_hidden[s]), teacher_hidden[t])
-                for projection, (s, t) in zip(self.projections, self.layer_map, strict=True)
-            ) / len(self.layer_map)
-            loss = loss + c.hidden_weight * mse
+            loss = loss + c.hidden_weight * self.hidden_loss(hidden_states(outputs), teacher_hidden)
         return (loss, outputs) if return_outputs else loss
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if self.accelerator.sync_gradients and self.args.world_size > 1:
+            # the projections are replicated outside the DDP / FSDP wrapper: average their gradients like the model's
+            average_gradients_(self.projections)
+        return loss
 
     @torch.no_grad()
     def _teacher_outputs(self, inputs, want_hidden):
@@ -109,12 +99,7 @@ class DistillationTrainerMixin:
         if cacheable:
             for key, row in zip(keys, outputs.logits, strict=True):
                 self._teacher_cache[key] = row.detach().cpu()
-        hidden = None
-        if want_hidden:
-            hidden = (
-                outputs.hidden_states if outputs.get("hidden_states") is not None else outputs.encoder_hidden_states
-            )
-        return outputs.logits, hidden
+        return outputs.logits, hidden_states(outputs) if want_hidden else None
 
     def _augment(self, inputs):
         tokenizer = self.processing_class

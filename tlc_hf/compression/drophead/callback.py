@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+import torch.distributed as dist
+from torch import nn
 
 from ...logs import add_log_fields
 from ..base import CompressionCallback
@@ -80,10 +82,10 @@ class DropHeadCallback(CompressionCallback):
                 return None
             (context, *rest) = inputs
             heads = context.shape[-1] // head_dim
-            rank, world = self._part
+            rank, world = _ddp_part() or self._part
             batch = context.shape[0]
             shape = (batch * world, *([1] * (context.dim() - 2)), heads, 1)
-            # sharded: draw for the global batch and take this rank's rows (one process draws the same)
+            # FSDP2 or DDP: draw for the global batch and take this rank's rows (one process draws the same)
             draws = torch.rand(shape, generator=self.generator)[rank * batch : (rank + 1) * batch]
             keep = draws.to(context.device) >= self.current_rate
             kept = keep.sum(dim=-2, keepdim=True).clamp_min(1)
@@ -92,6 +94,16 @@ class DropHeadCallback(CompressionCallback):
             return (dropped, *rest)
 
         return drop_heads
+
+
+def _ddp_part() -> tuple[int, int] | None:
+    """(rank, ranks) of the DDP forward running now, or None. DDP splits the global batch but hands callbacks
+    the module inside it, so the hook asks DDP itself: it records its wrapper while its forward runs (the
+    class attribute `_active_ddp_module`, torch 2.x; a torch without it falls back to drawing per rank)."""
+    ddp = getattr(nn.parallel.DistributedDataParallel, "_active_ddp_module", None)
+    if ddp is None:
+        return None
+    return dist.get_rank(ddp.process_group), dist.get_world_size(ddp.process_group)
 
 
 def _batch_part(model) -> tuple[int, int]:
@@ -103,7 +115,5 @@ def _batch_part(model) -> tuple[int, int]:
     param = next((p for p in model.parameters() if is_sharded(p) or zero.is_zero(p)), None)
     if param is None:
         return 0, 1
-    import torch.distributed as dist
-
     group = zero.data_parallel_group(param) if zero.is_zero(param) else param.device_mesh.get_group()
     return dist.get_rank(group), dist.get_world_size(group)
