@@ -118,6 +118,50 @@ def test_distillation_with_hidden_states_and_a_wider_teacher(tmp_path):
     assert not teacher.training
 
 
+def test_hidden_state_projections_resume_with_the_checkpoint(tmp_path, caplog):
+    import os
+
+    from tlc_hf.compression.distillation.trainer import PROJECTIONS_NAME
+
+    teacher = tiny_model("roberta", "classification", hidden_size=64, num_hidden_layers=4, seed=1)
+
+    def trainer_for(student_seed):
+        args = BudgetTrainingArguments(
+            output_dir=str(tmp_path),
+            max_steps=4,
+            per_device_train_batch_size=8,
+            report_to="none",
+            disable_tqdm=True,
+            use_cpu=True,
+            save_strategy="steps",
+            save_steps=2,
+            seed=0,
+        )
+        torch.manual_seed(student_seed)  # the projections' fresh initialisation differs with it
+        student = tiny_model("roberta", "classification", seed=student_seed).train()
+        return DistillationTrainer(
+            model=student,
+            args=args,
+            train_dataset=_classification_data(),
+            teacher_model=teacher,
+            distillation=DistillationConfig(alpha=0.3, hidden_weight=1.0),
+        )
+
+    whole = trainer_for(0)
+    whole.train()
+    assert (tmp_path / "checkpoint-2" / PROJECTIONS_NAME).exists()
+    resumed = trainer_for(7)  # other student weights and projections: both must come from the checkpoint
+    resumed.train(resume_from_checkpoint=str(tmp_path / "checkpoint-2"))
+    for a, b in zip(whole.projections.parameters(), resumed.projections.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    for a, b in zip(whole.model.parameters(), resumed.model.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    os.remove(tmp_path / "checkpoint-2" / PROJECTIONS_NAME)  # an older checkpoint: said, not silent
+    with caplog.at_level("WARNING", logger="tlc_hf.compression.distillation.trainer"):
+        trainer_for(7).train(resume_from_checkpoint=str(tmp_path / "checkpoint-2"))
+    assert "without the hidden-state projections" in caplog.text
+
+
 def test_teacher_cache_skips_repeated_forward_passes(tmp_path):
     teacher = tiny_model("bert", "classification", seed=2)
     calls = []

@@ -10,10 +10,14 @@ with the pruning / QAT callbacks in the same run.
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import nn
+from transformers import TrainerCallback
 
 from ...training.trainer import BudgetSeq2SeqTrainer, BudgetTrainer
 from .config import DistillationConfig
@@ -27,6 +31,9 @@ __all__ = [
     "default_layer_map",
     "kd_loss",
 ]
+
+PROJECTIONS_NAME = "tlc_distillation_projections.safetensors"  # beside the optimizer in each checkpoint
+logger = logging.getLogger(__name__)
 
 
 def kd_loss(student_logits, teacher_logits, labels, temperature: float) -> torch.Tensor:
@@ -56,6 +63,8 @@ class DistillationTrainerMixin:
                 self.args.device
             )
             self.layer_map, self.projections = self.hidden_loss.layer_map, self.hidden_loss.projections
+            # the Trainer zeroes the model's gradients after each step, not the projections' (outside the model)
+            self.add_callback(_ZeroGradsAtStepEnd(self.projections))
 
     def create_optimizer(self, model=None):
         optimizer = super().create_optimizer(*(() if model is None else (model,)))
@@ -63,6 +72,35 @@ class DistillationTrainerMixin:
         if trainable:  # learned projections for hidden states when widths differ
             optimizer.add_param_group({"params": trainable, "weight_decay": 0.0})
         return optimizer
+
+    def _learned_projections(self) -> dict[str, torch.Tensor]:
+        learned = any(p.requires_grad for p in self.projections.parameters())
+        return dict(self.projections.state_dict()) if learned else {}
+
+    def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
+        # the learned projections train with the optimizer: a checkpoint without them resumes a different loss
+        super()._save_optimizer_and_scheduler(output_dir)
+        learned = self._learned_projections()
+        if learned and self.args.should_save:
+            save_file(
+                {k: v.detach().cpu().contiguous() for k, v in learned.items()},
+                os.path.join(output_dir, PROJECTIONS_NAME),
+            )
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is None or not self._learned_projections():
+            return
+        path = os.path.join(checkpoint, PROJECTIONS_NAME)
+        if os.path.exists(path):
+            self.projections.load_state_dict(load_file(path, device=str(self.args.device)))
+        else:
+            logger.warning(
+                "resuming from %s without the hidden-state projections (no %s; written by tlc_hf before "
+                "2026-12-02?): they start again from a fresh initialisation",
+                checkpoint,
+                PROJECTIONS_NAME,
+            )
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         c = self.distillation
@@ -113,6 +151,16 @@ class DistillationTrainerMixin:
         else:
             ids[chosen] = torch.randint(0, self.model.config.vocab_size, (int(chosen.sum()),), device=ids.device)
         return {**inputs, "input_ids": ids}
+
+
+class _ZeroGradsAtStepEnd(TrainerCallback):
+    """Zero a module's gradients where the Trainer zeroes the model's: after each optimizer step."""
+
+    def __init__(self, module: nn.Module):
+        self.module = module
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.module.zero_grad(set_to_none=True)
 
 
 class DistillationTrainer(DistillationTrainerMixin, BudgetTrainer):
