@@ -7,14 +7,12 @@ and once on 2 ranks; each rank compares itself with the one-process run.
 """
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tlc_hf.testing import accelerate_launch_command
+from tlc_hf.testing.processes import accelerate_launch_command, free_port, run_checked
 
 WORKER = Path(__file__).parent / "scripts" / "ddp_trainer_worker.py"
 FAMILIES = ("bert", "t5")
@@ -24,15 +22,8 @@ FAMILIES = ("bert", "t5")
 def ranks(tmp_path_factory):
     """Results of both ranks: {family: measurements against the one-process run}."""
     out = tmp_path_factory.mktemp("ddp_trainer")
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", PYTHONPATH=str(WORKER.parents[2]))
-    env.pop("CUDA_VISIBLE_DEVICES", None)
-    reference = subprocess.run(
-        [sys.executable, str(WORKER), str(out / "reference")], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert reference.returncode == 0, (reference.stdout + reference.stderr)[-4000:]
-    launch = [*accelerate_launch_command(2, port=29543), str(WORKER), str(out / "ddp"), str(out / "reference")]
-    run = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    run_checked([sys.executable, WORKER, out / "reference"], timeout=300)
+    run_checked([*accelerate_launch_command(2, port=free_port()), WORKER, out / "ddp", out / "reference"], timeout=300)
     return [json.loads((out / "ddp" / f"results-{rank}.json").read_text()) for rank in (0, 1)]
 
 

@@ -8,12 +8,11 @@ tlc_hf dependency: the module is skipped without it. Run it from the side venv o
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tlc_hf.testing.processes import launch_ranks, rank_env
 
 pytest.importorskip("deepspeed")
 
@@ -66,12 +65,7 @@ RECORDED = {
 def ranks(tmp_path_factory):
     """Results of both ranks: {stage/check/family: measurements}."""
     out = tmp_path_factory.mktemp("deepspeed")
-    env = dict(
-        os.environ, DS_ACCELERATOR="cpu", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", PYTHONPATH=str(WORKER.parents[2])
-    )
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29543"]
-    run = subprocess.run([*cmd, str(WORKER), str(out)], env=env, capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    launch_ranks(WORKER, out, env=rank_env(DS_ACCELERATOR="cpu"), timeout=900)
     return [json.loads((out / f"results-{rank}.json").read_text()) for rank in (0, 1)]
 
 

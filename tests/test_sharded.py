@@ -5,9 +5,6 @@ BERT (uneven shards: 65 FFN neurons) and a tiny T5; the tests read what each ran
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,6 +15,7 @@ import tlc_hf
 from tlc_hf.compression.masks import lowest_k_masks
 from tlc_hf.compression.sharding import check_engine, detect_engine, lowest_k_masks_sharded, strip_wrapper_prefixes
 from tlc_hf.testing import random_batch, tiny_model
+from tlc_hf.testing.processes import launch_ranks
 
 WORKER = Path(__file__).parent / "scripts" / "sharded_worker.py"
 FAMILIES = ("bert", "t5")
@@ -85,10 +83,7 @@ RECORDED = {
 def ranks(tmp_path_factory):
     """Results of both ranks: {check/family: measurements}."""
     out = tmp_path_factory.mktemp("sharded")
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", PYTHONPATH=str(WORKER.parents[2]))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29541"]
-    run = subprocess.run([*cmd, str(WORKER), str(out)], env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    launch_ranks(WORKER, out)
     return [json.loads((out / f"results-{rank}.json").read_text()) for rank in (0, 1)]
 
 
@@ -262,11 +257,7 @@ def test_real_minilm_recipe_sharded_matches_one_process(tmp_path):
     for 4 steps on 2 gloo ranks, against the same recipe in one process from the same init on the same batches."""
     pytest.importorskip("all_minilm_l6_v2")
     example = WORKER.parents[2] / "examples" / "fsdp2_compress.py"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(WORKER.parents[2]))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
-    args = ["--model", "minilm", "--output_dir", str(tmp_path), "--steps", "4", "--compare"]
-    run = subprocess.run([*cmd, str(example), *args], env=env, capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    launch_ranks(example, "--model", "minilm", "--output_dir", tmp_path, "--steps", "4", "--compare", timeout=900)
     for rank in (0, 1):
         result = json.loads((tmp_path / f"comparison-{rank}.json").read_text())
         assert result["zeros_equal"]

@@ -9,10 +9,7 @@ process) from other initial weights and train steps 4-6. Also: gather_whole / sa
 
 import importlib.util
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +17,7 @@ import torch
 from transformers import AutoModelForMaskedLM
 
 from tlc_hf.testing import tiny_model
+from tlc_hf.testing.processes import launch_ranks
 from tlc_hf.training.sharded import gather_whole, save_whole, train_sharded
 
 WORKER = Path(__file__).parent / "scripts" / "sharded_resume_worker.py"
@@ -41,13 +39,8 @@ def _worker():
 def runs(tmp_path_factory):
     """{"first": [rank 0, rank 1], "resume": [rank 0, rank 1], "resume-1": [one process], "out": folder}."""
     out = tmp_path_factory.mktemp("sharded_resume")
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", PYTHONPATH=str(WORKER.parents[2]))
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29547"]
     for phase in ("first", "resume"):  # the first processes stop at checkpoint-3 and end; fresh ones resume
-        run = subprocess.run(
-            [*torchrun, str(WORKER), str(out), phase], env=env, capture_output=True, text=True, timeout=600
-        )
-        assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+        launch_ranks(WORKER, out, phase)
     read = lambda name: json.loads((out / name).read_text())  # noqa: E731
     return {
         "first": [read(f"first-2-{rank}.json") for rank in (0, 1)],

@@ -9,6 +9,7 @@ import torch
 from transformers import BertConfig, MT5Config, PretrainedConfig, RobertaConfig, T5Config
 
 from ..tasks import check_task
+from .processes import accelerate_launch_command as accelerate_launch_command  # its older home
 
 TINY_FAMILIES = ("bert", "roberta", "t5", "mt5")
 ENCODER_FAMILIES = ("bert", "roberta")
@@ -130,26 +131,3 @@ def train_tiny(
     trainer = trainer_class(model=model.train(), args=args, train_dataset=dataset, callbacks=list(callbacks), **extra)
     trainer.train()
     return trainer
-
-
-def accelerate_launch_command(num_processes: int = 2, port: int = 29500) -> list[str]:
-    """`accelerate launch` for several CPU processes (gloo). `--multi_gpu` goes through torchrun; in
-    accelerate 1.15 `--cpu --num_processes N` without an MPI host file starts a single process."""
-    import sys
-
-    return [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        str(num_processes),
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        str(port),
-    ]
