@@ -162,6 +162,21 @@ def test_hidden_state_projections_resume_with_the_checkpoint(tmp_path, caplog):
     assert "without the hidden-state projections" in caplog.text
 
 
+def test_learned_projections_refuse_the_trainers_deepspeed_path(tmp_path):
+    args = BudgetTrainingArguments(output_dir=str(tmp_path), max_steps=2, report_to="none", use_cpu=True)
+    args.deepspeed = "ds_config.json"  # what --deepspeed sets (accelerate runs DeepSpeed only on accelerators)
+    teacher = tiny_model("roberta", "classification", hidden_size=64, num_hidden_layers=4, seed=1)
+    with pytest.raises(ValueError, match=r"hidden_weight > 0 under deepspeed: .*projections.*FSDP2") as err:
+        DistillationTrainer(
+            model=tiny_model("roberta", "classification"),
+            args=args,
+            train_dataset=_classification_data(16),
+            teacher_model=teacher,
+            distillation=DistillationConfig(hidden_weight=1.0),
+        )
+    assert "\n" not in str(err.value)
+
+
 def test_teacher_cache_skips_repeated_forward_passes(tmp_path):
     teacher = tiny_model("bert", "classification", seed=2)
     calls = []

@@ -213,9 +213,14 @@ def test_hidden_state_distillation_loss_holds_the_projections_not_the_teacher(tm
             lambda: tlc_hf.MovementPruningCallback(sparsity=0.5),
             r"cannot run under deepspeed through the Trainer: .*train_sharded\(engine.*FSDP2",
         ),
+        # units are cut on the model save_whole gathers; Trainer.save_model would save them uncut
+        (
+            lambda: tlc_hf.StructuredPruningCallback(heads=0.5),
+            r"StructuredPruningCallback under deepspeed through the Trainer: .*train_sharded.*save_whole",
+        ),
     ],
 )
-def test_callbacks_not_ported_refuse_deepspeed_before_training(tmp_path, make, message):
+def test_callbacks_refuse_the_trainers_deepspeed_path_where_they_cannot_work(tmp_path, make, message):
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
     args = TrainingArguments(output_dir=str(tmp_path), max_steps=10, report_to="none", use_cpu=True)
@@ -236,12 +241,11 @@ def test_callbacks_not_ported_refuse_deepspeed_before_training(tmp_path, make, m
         lambda: tlc_hf.QATCallback(bits=8),
         lambda: tlc_hf.QuantNoiseCallback(noise_rate=0.1),
         lambda: tlc_hf.DropHeadCallback(rate=0.1),
-        lambda: tlc_hf.StructuredPruningCallback(heads=0.5),
     ],
 )
 def test_ported_callbacks_accept_deepspeed(tmp_path, make):
-    """Magnitude, QAT, Quant-Noise and structured masks reach DeepSpeed's fp32 masters; DropHead touches no
-    parameter (tests/test_deepspeed.py runs them)."""
+    """Magnitude, QAT and Quant-Noise masks reach DeepSpeed's fp32 masters; DropHead touches no parameter
+    (tests/test_deepspeed.py runs them, and structured pruning through train_sharded(engine))."""
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
     args = TrainingArguments(output_dir=str(tmp_path), max_steps=10, report_to="none", use_cpu=True)

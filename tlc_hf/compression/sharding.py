@@ -182,7 +182,7 @@ def check_engine(
     if engine in supported:
         return engine
     reads_gradients = needs_gradients or method in NEEDS_GRADIENTS
-    if engine == "deepspeed" and reads_gradients and _trainer_steps_in_backward(args):
+    if engine == "deepspeed" and reads_gradients and trainer_steps_in_backward(args):
         raise ValueError(
             f"{method} cannot run under deepspeed through the Trainer: accelerate takes DeepSpeed's optimizer "
             "step inside backward, before the gradients reach the callback; train the DeepSpeed engine with "
@@ -203,11 +203,21 @@ def check_engine(
     raise ValueError(f"{method} cannot run under {engine}: {hint}")
 
 
-def _trainer_steps_in_backward(args) -> bool:
+def trainer_steps_in_backward(args) -> bool:
     """Whether a Trainer (through accelerate) drives DeepSpeed: it steps the engine inside backward."""
     if args is not None and (getattr(args, "deepspeed", None) or getattr(args, "hf_deepspeed_config", None)):
         return True
     return os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+
+
+def trainer_drives_sharding(args) -> bool:
+    """Whether a Trainer (through accelerate) shards this run with DeepSpeed or FSDP, and so saves the final
+    model itself (`Trainer.save_model`), not through `tlc_hf.save_whole`."""
+    if trainer_steps_in_backward(args):
+        return True
+    if args is not None and (getattr(args, "fsdp", None) or getattr(args, "fsdp_config", None)):
+        return True
+    return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
 
 
 def _sharded_final_save(args) -> bool:

@@ -161,9 +161,12 @@ def mask_(param, mask: torch.Tensor) -> None:
         master[: mask.numel()].mul_(mask)
         utils.safe_set_local_fp32_param(param, master)
         param.ds_tensor.data.flatten()[: mask.numel()].mul_(mask)  # the next forward gathers these
-        whole = as_dtensor(mask.to(master.dtype), param).full_tensor()  # a collective: every rank gathers
-        if _gathered(param):
-            param.data.mul_(whole.view_as(param.data))
+        # persistent parameters (small: below param_persistence_threshold) keep a gathered copy the next forward
+        # uses; `ds_persist` is the same on every rank, so every rank joins this gather or none does
+        if getattr(param, "ds_persist", False):
+            whole = as_dtensor(mask.to(torch.uint8), param).full_tensor().bool()
+            if _gathered(param):
+                param.data.mul_(whole.view_as(param.data))
         return
     master = full_fp32(param) * mask
     _utils().safe_set_full_fp32_param(param, master)

@@ -194,12 +194,13 @@ def train_sharded(
     model.zero_grad()
     control = handler.on_train_begin(args, state, control)
     control = handler.on_epoch_begin(args, state, control)
+    group = _data_parallel_group(model)
     for batch in batches[state.global_step :]:
         control = handler.on_step_begin(args, state, control)
         loss = loss_fn(model, _rank_slice(batch, model))
         engine.backward(loss) if engine is not None else loss.backward()
-        if loss_params:
-            average_gradients_(loss_fn, _data_parallel_group(model))
+        if loss_params and group is not None:  # replicated over the ranks that split the batch, averaged like DDP
+            average_gradients_(loss_fn, group)
         control = handler.on_pre_optimizer_step(args, state, control)
         engine.step() if engine is not None else optimizer.step()  # DeepSpeed's step zeroes the gradients
         control = handler.on_optimizer_step(args, state, control)

@@ -20,6 +20,7 @@ from torch import nn
 from transformers import TrainerCallback
 
 from ...training.trainer import BudgetSeq2SeqTrainer, BudgetTrainer
+from ..sharding import trainer_steps_in_backward
 from .config import DistillationConfig
 from .hidden import HiddenStateLoss, _layer_map_for, average_gradients_, default_layer_map, hidden_states
 
@@ -65,6 +66,12 @@ class DistillationTrainerMixin:
             self.layer_map, self.projections = self.hidden_loss.layer_map, self.hidden_loss.projections
             # the Trainer zeroes the model's gradients after each step, not the projections' (outside the model)
             self.add_callback(_ZeroGradsAtStepEnd(self.projections))
+            if self._learned_projections() and trainer_steps_in_backward(self.args):
+                raise ValueError(
+                    "DistillationTrainer with hidden_weight > 0 under deepspeed: the student and teacher widths "
+                    "differ, so the loss learns projections, which DeepSpeed's optimizer (stepped inside backward) "
+                    "does not hold; use a teacher of the student's width, hidden_weight=0, or shard with FSDP2"
+                )
 
     def create_optimizer(self, model=None):
         optimizer = super().create_optimizer(*(() if model is None else (model,)))

@@ -7,7 +7,7 @@ import torch
 from ...logs import add_log_fields
 from ..base import CompressionCallback, ramp_value
 from ..masks import STRUCTURED_MASK_BUFFER, apply_masks_, remove_mask, set_mask, zero_optimizer_state_
-from ..sharding import full
+from ..sharding import full, trainer_drives_sharding
 from .config import StructuredPruningConfig
 from .prune import (
     finish_plan_,
@@ -39,7 +39,14 @@ class StructuredPruningCallback(CompressionCallback):
         self.fraction = 0.0
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        self.check_engine(model, args, needs_gradients=self.config.importance == "gradient")
+        engine = self.check_engine(model, args, needs_gradients=self.config.importance == "gradient")
+        if engine in ("fsdp2", "deepspeed") and trainer_drives_sharding(args):
+            raise ValueError(
+                f"StructuredPruningCallback under {engine} through the Trainer: its units are removed on the whole "
+                "model that tlc_hf.save_whole gathers, and Trainer.save_model would save them only masked, uncut; "
+                "train with tlc_hf.train_sharded(...) and save with tlc_hf.save_whole, or prune with "
+                "prune_structured_ on the whole model before sharding"
+            )
         if args.load_best_model_at_end:
             raise ValueError(
                 "StructuredPruningCallback with load_best_model_at_end=True: the best checkpoint can have "
