@@ -74,7 +74,17 @@ def numel(tensor: torch.Tensor) -> int:
 
 def full_grad(weight: torch.Tensor) -> torch.Tensor | None:
     """The whole reduced gradient of `weight` (None without one); a collective when sharded. ZeRO: DeepSpeed's
-    gradient partitions gathered, readable only between backward and the engine's step."""
+    gradient partitions gathered, readable only between backward and the engine's step.
+
+    Args:
+        weight: a parameter, plain, FSDP2-sharded (DTensor) or trained by a DeepSpeed ZeRO optimizer; every rank
+            calls this for the same weight.
+
+    Example:
+        ```python
+        grad = full_grad(model.bert.encoder.layer[0].output.dense.weight)  # whole shape on every rank
+        ```
+    """
     if zero.is_zero(weight):
         return zero.full_grad(weight)
     return None if weight.grad is None else full(weight.grad)
@@ -212,7 +222,16 @@ def trainer_steps_in_backward(args) -> bool:
 
 def trainer_drives_sharding(args) -> bool:
     """Whether a Trainer (through accelerate) shards this run with DeepSpeed or FSDP, and so saves the final
-    model itself (`Trainer.save_model`), not through `tlc_hf.save_whole`."""
+    model itself (`Trainer.save_model`), not through `tlc_hf.save_whole`.
+
+    Args:
+        args: the run's `TrainingArguments` (or None: then only accelerate's environment is read).
+
+    Example:
+        ```python
+        trainer_drives_sharding(TrainingArguments("out", fsdp=True))  # True
+        ```
+    """
     if trainer_steps_in_backward(args):
         return True
     if args is not None and (getattr(args, "fsdp", None) or getattr(args, "fsdp_config", None)):

@@ -74,7 +74,16 @@ def local_grad(param) -> torch.Tensor | None:
 
 def data_parallel_group(param):
     """The ranks over which DeepSpeed splits the data for `param`: its partition group under ZeRO-3,
-    DeepSpeed's data-parallel group under ZeRO-1/2 (the one its engine reduces gradients over)."""
+    DeepSpeed's data-parallel group under ZeRO-1/2 (the one its engine reduces gradients over).
+
+    Args:
+        param: a parameter of a model inside a DeepSpeed engine (`is_zero(param)`).
+
+    Example:
+        ```python
+        dist.all_reduce(loss_grad, group=data_parallel_group(next(engine.module.parameters())))
+        ```
+    """
     if is_zero3(param):
         return param.ds_process_group
     from deepspeed.utils import groups
@@ -83,7 +92,17 @@ def data_parallel_group(param):
 
 
 def full_grad(param) -> torch.Tensor | None:
-    """The whole reduced gradient, shaped like the weight (a collective). Only between backward and the step."""
+    """The whole reduced gradient, shaped like the weight (a collective). Only between backward and the step.
+
+    Args:
+        param: a parameter trained by a DeepSpeed ZeRO optimizer; every rank calls this for the same one.
+
+    Example:
+        ```python
+        engine.backward(loss)
+        grad = full_grad(engine.module.classifier.weight)  # before engine.step()
+        ```
+    """
     if not param.requires_grad:
         return None
     grad = _utils().safe_get_full_grad(param)

@@ -292,6 +292,12 @@ def compare_batches(models: dict, batches: dict, singles: dict, *, rounds: int =
     """The timing of `compare_real_inputs` on batches already built (per model: its batches, padded per batch,
     and its single examples): interleaved rounds, each runs every model's singles then its batches once.
 
+    Args:
+        models: name -> model to time (put in eval mode here); the first is the speedup's baseline.
+        batches: name -> that model's list of padded batches (dicts of tensors, `input_ids` included).
+        singles: name -> that model's list of single-example inputs (may be empty).
+        rounds: interleaved timing rounds (a positive int); the medians are taken over them.
+
     Returns:
         name -> batch-1 p50 / p95 (ms), throughput (examples/s over the median pass), `serving_ms` (the median
         round's singles + pass: the time to serve this mix) and the throughput speedup against the first model.

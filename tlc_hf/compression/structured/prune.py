@@ -367,7 +367,17 @@ def finish_plan_(model: nn.Module, config: StructuredPruningConfig, head_keep, n
 
 def unit_mask(module: nn.Linear, columns: torch.Tensor) -> torch.Tensor:
     """A keep-mask of `columns` over the whole weight of `module`, as this rank holds it (`shard_of`: the FSDP2
-    rows, the ZeRO-3 flat chunk, the whole weight otherwise)."""
+    rows, the ZeRO-3 flat chunk, the whole weight otherwise).
+
+    Args:
+        module: the unit's output projection (plain, FSDP2-sharded or ZeRO).
+        columns: a bool keep-mask over its input columns (`unit_columns`).
+
+    Example:
+        ```python
+        mask = unit_mask(layer.output.dense, unit_columns(model, unit, kept=[0, 2]))
+        ```
+    """
     whole = columns.to(torch.bool).expand(module.out_features, module.in_features)
     return shard_of(whole, module.weight).to(local(module.weight).device)
 
