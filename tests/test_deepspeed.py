@@ -35,6 +35,19 @@ CHECKS = (
     "drophead",
     "kd_magnitude_qat",
 )
+# ZeRO-3 with every parameter gathered per forward (param_persistence_threshold 0): the large-model path
+UNPERSISTED = (
+    "magnitude_local",
+    "magnitude_global",
+    "movement_hard",
+    "movement_soft",
+    "qat",
+    "quant_noise",
+    "structured",
+    "structured_gradient",
+    "drophead",
+    "kd_magnitude_qat",
+)
 REQUESTED = {
     "prune_magnitude_local": 0.6,
     "prune_magnitude_global": 0.6,
@@ -71,9 +84,7 @@ def ranks(tmp_path_factory):
 
 @pytest.mark.parametrize(
     "stage, check",
-    [(stage, check) for stage in STAGES for check in CHECKS]
-    # ZeRO-3 with every parameter gathered per forward (param_persistence_threshold 0)
-    + [("zero3-unpersisted", check) for check in ("magnitude_local", "structured", "qat")],
+    [(stage, check) for stage in STAGES for check in CHECKS] + [("zero3-unpersisted", check) for check in UNPERSISTED],
 )
 @pytest.mark.parametrize("family", FAMILIES)
 def test_deepspeed_run_matches_one_process(ranks, stage, check, family):
@@ -98,9 +109,12 @@ def test_deepspeed_run_matches_one_process(ranks, stage, check, family):
     assert ranks[0][key]["sparsity"] == ranks[1][key]["sparsity"]
 
 
+@pytest.mark.parametrize(
+    "stage, check",
+    [(stage, check) for stage in STAGES for check in sorted(REQUESTED)]
+    + [("zero3-unpersisted", check) for check in sorted(REQUESTED) if check in UNPERSISTED],
+)
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("check", sorted(REQUESTED))
-@pytest.mark.parametrize("stage", STAGES)
 def test_requested_sparsity_on_every_rank(ranks, stage, check, family):
     for result in ranks:
         assert result[f"{stage}/{check}/{family}"]["sparsity"] == pytest.approx(REQUESTED[check], abs=5e-4)
@@ -128,3 +142,16 @@ def test_structured_removal_happens_on_the_gathered_model(ranks, stage, family):
             if check == "prune_structured":  # decided when gathered
                 assert result["report"]["params_after"] is None and result["report"]["native"] is None
             assert result["sparsity"] > 0.15  # the masked columns, zero on every rank until the save
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("stage", STAGES)
+def test_learned_projections_are_refused_on_an_engine(ranks, stage, family):
+    """train_sharded refuses hidden-state projections (the teacher twice the student's width) on a DeepSpeed
+    engine, whose optimizer does not hold them: one line, before any step."""
+    for rank in ranks:
+        result = rank[f"{stage}/refused_projections/{family}"]
+        assert result["refusal"] is not None, "train_sharded trained learned projections on a DeepSpeed engine"
+        assert "\n" not in result["refusal"]
+        assert "hidden-state projections" in result["refusal"] and "DeepSpeed engine" in result["refusal"]
+        assert result["engine_steps"] == 0

@@ -26,7 +26,7 @@ import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
 # the one-process reference's models, batches and outputs are the FSDP2 worker's (this folder is on sys.path)
-from sharded_worker import BATCH, FAMILIES, auto_class, batches_for, model_for, outputs  # noqa: E402
+from sharded_worker import BATCH, FAMILIES, auto_class, batches_for, kd_hidden, model_for, outputs  # noqa: E402
 
 import tlc_hf  # noqa: E402, F401  (installs the from_pretrained hook)
 from tlc_hf.compression import find_targets, zero  # noqa: E402
@@ -42,8 +42,21 @@ from tlc_hf.training.sharded import distillation_loss, gather_whole, save_whole,
 
 STAGES = (2, 3)
 # ZeRO-3 with param_persistence_threshold 0: the tiny models' parameters (all below DeepSpeed's default 1e5
-# entries) otherwise stay gathered between steps; a few checks run the gather-per-forward path as well
-UNPERSISTED, UNPERSISTED_CHECKS = "3-unpersisted", ("magnitude_local", "structured", "qat")
+# entries) otherwise stay gathered between steps; every training method runs the gather-per-forward path as well
+# (the one large models take)
+UNPERSISTED = "3-unpersisted"
+UNPERSISTED_CHECKS = (
+    "magnitude_local",
+    "magnitude_global",
+    "movement_hard",
+    "movement_soft",
+    "qat",
+    "quant_noise",
+    "structured",
+    "structured_gradient",
+    "drophead",
+    "kd_magnitude_qat",
+)
 LR = 1e-3
 
 
@@ -150,6 +163,21 @@ def one_shot(stage, family, prune, out):
     return result
 
 
+def refused_projections(stage, family, out):
+    """Hidden-state distillation with learned projections (teacher twice the student's width) on an engine:
+    train_sharded's refusal, before any step."""
+    engine = engine_for(model_for(family), stage)
+    loss_fn = kd_hidden(model_for(family, seed=7, hidden=64), engine.module)
+    try:
+        train_sharded(engine, batches_for(family), [], output_dir=out, loss_fn=loss_fn)
+        refusal = None
+    except ValueError as err:
+        refusal = str(err)
+    steps = engine.global_steps
+    engine.destroy()
+    return {"refusal": refusal, "engine_steps": steps}
+
+
 def lp_only_control(stage, family, out):
     """The bug the ZeRO path prevents: masks applied to the model's parameters only (not the fp32 masters)."""
     original = zero.mask_
@@ -209,6 +237,7 @@ CHECKS = {
         loss_for=distillation_loss,
     ),
     "control_model_copy_only": lp_only_control,
+    "refused_projections": refused_projections,
 }
 
 
