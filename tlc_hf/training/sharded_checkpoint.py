@@ -4,15 +4,19 @@ Model and optimizer go through torch.distributed.checkpoint (DCP) with `get_stat
 each rank writes and reads its own shards, and DCP reshards on load (a 2-rank checkpoint resumes in one
 process). Beside them: the callbacks' own files (`on_save`, e.g. movement scores saved whole) and
 `trainer_state.json` (the step, and the state of `ExportableState` callbacks), written last — a folder
-without it was cut off mid-write and is not resumed. Masks are not saved: pruned weights are exact zeros,
-and the pruning callbacks rebuild their masks from them when a run resumes.
+without it was cut off mid-write and is not resumed. Each rank's torch RNG state goes beside the shards
+(`rng_state_<rank>.safetensors`, as the Trainer's `rng_state.pth`), so dropout draws on a resumed run what the
+uninterrupted run would (a rank with no file of its number, in a larger world, is warned about).
+Masks are not saved: pruned weights are exact zeros, and the pruning callbacks rebuild their masks from them when a run resumes.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 
+import torch
 import torch.distributed as dist
 from torch import nn
 from transformers.trainer_callback import ExportableState
@@ -21,6 +25,42 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from .checkpoints import TRAINER_STATE_NAME, find_resumable_checkpoint, read_trainer_state
 
 SHARDED_STATE_DIR = "sharded_state"  # the DCP folder: model and optimizer, one file per rank
+logger = logging.getLogger(__name__)
+
+
+def rng_state_file(rank: int) -> str:
+    """The file name of rank `rank`'s torch RNG state in a checkpoint folder."""
+    return f"rng_state_{rank}.safetensors"
+
+
+def _save_rng_state(folder: str) -> None:
+    from safetensors.torch import save_file
+
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    states = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state()
+    save_file(states, os.path.join(folder, rng_state_file(rank)))
+
+
+def _load_rng_state(checkpoint: str) -> None:
+    from safetensors.torch import load_file
+
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    path = os.path.join(checkpoint, rng_state_file(rank))
+    if not os.path.exists(path):
+        logger.warning(
+            "rank %d: no %s in %s (saved by fewer ranks, or an older checkpoint): this rank's dropout draws "
+            "differ from the uninterrupted run's",
+            rank,
+            rng_state_file(rank),
+            checkpoint,
+        )
+        return
+    states = load_file(path)
+    torch.set_rng_state(states["cpu"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state(states["cuda"])
 
 
 def _rank0() -> bool:
@@ -46,6 +86,7 @@ def save_sharded_checkpoint(model: nn.Module, optimizer, handler, args, state, c
     _barrier()
     model_state, optimizer_state = get_state_dict(model, optimizer)
     save({"model": model_state, "optimizer": optimizer_state}, checkpoint_id=os.path.join(tmp, SHARDED_STATE_DIR))
+    _save_rng_state(tmp)
     _barrier()
     if _rank0():
         if os.path.isdir(folder):
@@ -107,6 +148,7 @@ def load_sharded_checkpoint(checkpoint: str, model: nn.Module, optimizer, handle
     loaded = {"model": model_state, "optimizer": optimizer_state}
     load(loaded, checkpoint_id=os.path.join(checkpoint, SHARDED_STATE_DIR))
     set_state_dict(model, optimizer, model_state_dict=loaded["model"], optim_state_dict=loaded["optimizer"])
+    _load_rng_state(checkpoint)
     for name, saved in state.stateful_callbacks.items():
         saved = saved if isinstance(saved, list) else [saved]
         if name == "TrainerControl":
