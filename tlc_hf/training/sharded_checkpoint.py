@@ -110,10 +110,15 @@ def resolve_checkpoint(resume_from_checkpoint: str | bool, output_dir: str) -> s
     a path must be a complete `checkpoint-N` inside `output_dir` (callbacks read their files from there)."""
     if resume_from_checkpoint is True:
         found = find_resumable_checkpoint(output_dir)
-        if found is None or not os.path.isdir(os.path.join(found, SHARDED_STATE_DIR)):
+        if found is None:
+            raise ValueError(
+                f"resume_from_checkpoint=True: no complete checkpoint-N folder in {output_dir!r} (none written, or "
+                "each cut off mid-write); pass a checkpoint folder, or train from the start"
+            )
+        if not os.path.isdir(os.path.join(found, SHARDED_STATE_DIR)):
             raise ValueError(
                 f"resume_from_checkpoint=True: the newest complete checkpoint-N folder of {output_dir!r} is "
-                f"{found and os.path.basename(found)!r}, not a train_sharded checkpoint (no {SHARDED_STATE_DIR}/); "
+                f"{os.path.basename(found)!r}, not a train_sharded checkpoint (no {SHARDED_STATE_DIR}/); "
                 "pass the checkpoint folder to resume"
             )
         return found
