@@ -358,6 +358,16 @@ class DistillationLoss(nn.Module):
     plain module replicated on every rank, which `train_sharded` adds to its optimizer, copies from the first
     data-parallel rank before the first step, and whose gradients it averages over those ranks before each step. The teacher is held, not registered: its weights
     are neither trained nor in `parameters()`.
+
+    Args:
+        teacher: the frozen teacher, sharded or whole.
+        config: a `DistillationConfig`.
+        student: the student (whole, DDP-wrapped or sharded); needed with `hidden_weight > 0`.
+
+    Example:
+        ```python
+        loss = DistillationLoss(teacher, DistillationConfig(), student=model)(model, batch)
+        ```
     """
 
     def __init__(self, teacher: nn.Module, config, student: nn.Module | None = None):

@@ -73,8 +73,23 @@ def _barrier() -> None:
 
 
 def save_sharded_checkpoint(model: nn.Module, optimizer, handler, args, state, control):
-    """Write `output_dir/checkpoint-<step>` (a collective): DCP model + optimizer into a temp folder renamed
-    into place, then the callbacks' `on_save` files, then `trainer_state.json`. Returns the control."""
+    """Write `output_dir/checkpoint-<step>` (a collective): DCP model + optimizer and each rank's RNG state into a
+    temp folder renamed into place, then the callbacks' `on_save` files, then `trainer_state.json`. Returns the
+    control.
+
+    Args:
+        model: the model being trained (FSDP2-sharded, DDP-wrapped or plain).
+        optimizer: its optimizer.
+        handler: the run's `CallbackHandler` (its callbacks write their files in `on_save`).
+        args: the `TrainingArguments` (`output_dir`).
+        state: the `TrainerState` (`global_step` names the folder).
+        control: the `TrainerControl`.
+
+    Example:
+        ```python
+        control = save_sharded_checkpoint(model, optimizer, handler, args, state, control)  # on every rank
+        ```
+    """
     from torch.distributed.checkpoint import save
     from torch.distributed.checkpoint.state_dict import get_state_dict
 
@@ -107,7 +122,18 @@ def save_sharded_checkpoint(model: nn.Module, optimizer, handler, args, state, c
 
 def resolve_checkpoint(resume_from_checkpoint: str | bool, output_dir: str) -> str:
     """The checkpoint folder to resume from: `True` is the newest complete `checkpoint-N` of `output_dir`;
-    a path must be a complete `checkpoint-N` inside `output_dir` (callbacks read their files from there)."""
+    a path must be a complete `checkpoint-N` inside `output_dir` (callbacks read their files from there).
+    Anything else is refused in one line.
+
+    Args:
+        resume_from_checkpoint: True, or the path of a `checkpoint-N` folder.
+        output_dir: the run's output directory.
+
+    Example:
+        ```python
+        resolve_checkpoint(True, "out")  # "out/checkpoint-6", the newest complete one
+        ```
+    """
     if resume_from_checkpoint is True:
         found = find_resumable_checkpoint(output_dir)
         if found is None:
@@ -138,7 +164,21 @@ def resolve_checkpoint(resume_from_checkpoint: str | bool, output_dir: str) -> s
 
 def load_sharded_checkpoint(checkpoint: str, model: nn.Module, optimizer, handler, max_steps: int, control):
     """Load model + optimizer shards (resharded to this run's world size), the TrainerState and the
-    `ExportableState` callbacks' attributes from `checkpoint`. Returns (state, control)."""
+    `ExportableState` callbacks' attributes from `checkpoint`, and this rank's RNG state. Returns (state, control).
+
+    Args:
+        checkpoint: a folder `resolve_checkpoint` returned.
+        model: the model of this run, sharded (any world size) or plain, its weights to be overwritten.
+        optimizer: its optimizer.
+        handler: the run's `CallbackHandler` (its `ExportableState` callbacks get their saved attributes).
+        max_steps: this run's number of batches; must equal the saved run's.
+        control: the `TrainerControl` (replaced by the saved one, if any).
+
+    Example:
+        ```python
+        state, control = load_sharded_checkpoint(resolve_checkpoint(True, "out"), model, opt, handler, 6, control)
+        ```
+    """
     from torch.distributed.checkpoint import load
     from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
     from transformers import TrainerControl, TrainerState
