@@ -150,11 +150,12 @@ def projections_diff(loss_ref, loss_fn) -> float | None:
     return max(float((a - b).abs().max()) for a, b in zip(loss_ref.parameters(), loss_fn.parameters(), strict=True))
 
 
-def projections_moved(loss_fn) -> float | None:
-    """How far training moved the loss's parameters from their initialisation (0: never trained)."""
+def projections_moved(loss_ref, loss_fn) -> float | None:
+    """How far training moved the loss's parameters from rank 0's initialisation, the reference's (0: never
+    trained)."""
     if not isinstance(loss_fn, torch.nn.Module) or not list(loss_fn.parameters()):
         return None
-    return max(float((a - b).abs().max()) for a, b in zip(loss_fn.parameters(), loss_fn.initial, strict=True))
+    return max(float((a - b).abs().max()) for a, b in zip(loss_fn.parameters(), loss_ref.initial, strict=True))
 
 
 def train_pair(family, make_callbacks, out, loss_for=None):
@@ -170,7 +171,7 @@ def train_pair(family, make_callbacks, out, loss_for=None):
     return {
         **compare(reference, sharded, family, out, callbacks),
         "projections_diff": projections_diff(loss_ref, loss_fn),
-        "projections_moved": projections_moved(loss_fn),
+        "projections_moved": projections_moved(loss_ref, loss_fn),
     }
 
 
@@ -188,7 +189,7 @@ def train_ddp(family, make_callbacks, out, loss_for=None):
     return {
         **compare(reference, student, family, out, callbacks),
         "projections_diff": projections_diff(loss_ref, loss_fn),
-        "projections_moved": projections_moved(loss_fn),
+        "projections_moved": projections_moved(loss_ref, loss_fn),
     }
 
 
