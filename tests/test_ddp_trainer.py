@@ -40,6 +40,7 @@ def test_trainer_under_ddp_matches_one_process(ranks, family):
         assert result["weights_max_diff"] <= 1e-4
         # hidden-state KD's projections (outside DDP) are averaged over ranks like the model's gradients
         assert result["projections"] > 0 and result["projections_diff"] <= 1e-4
+        assert result["projections_moved"] > 1e-3  # they trained (equal to one process would hold untrained too)
         # DropHead drew for the global batch: same heads per sample as one process, at the configured rate
         assert result["drophead_rate"] == pytest.approx(0.3)
         # trainer.save_model's output reloads with plain from_pretrained and computes the same as one process

@@ -185,3 +185,39 @@ def test_movement_scores_resume_from_a_checkpoint_moved_elsewhere(tmp_path, capl
     else:  # a stock Trainer does not say: the callback cannot find them, and says so instead of going on silently
         assert all(not s.any() for s in seen.values())
         assert "resumed at step 4 without movement scores" in caplog.text and "resume_from_checkpoint" in caplog.text
+
+
+@pytest.mark.parametrize("method", ["drophead", "quant_noise"])
+def test_seeded_generator_resumes_where_it_stopped(tmp_path, method):
+    """A seeded DropHead / Quant-Noise run resumed from checkpoint-2 of 4 in a new Trainer draws what the
+    uninterrupted run drew (its generator's state comes back from the checkpoint): the same final weights."""
+    from transformers import Trainer
+
+    from tlc_hf import QuantNoiseCallback
+    from tlc_hf.compression.generators import generator_file
+
+    def callback():
+        if method == "drophead":
+            return DropHeadCallback(rate=0.5, seed=7)
+        return QuantNoiseCallback(noise_rate=0.5, bits=4, start=0.0, end=0.0, seed=7)
+
+    whole = train_tiny(
+        tiny_model("bert"), _data("bert"), tmp_path / "o", [callback()], steps=4, save_strategy="steps", save_steps=2
+    )
+    checkpoint = tmp_path / "o" / "checkpoint-2"
+    assert (checkpoint / generator_file(method)).exists()
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "o"),
+        max_steps=4,
+        per_device_train_batch_size=8,
+        learning_rate=3e-3,
+        use_cpu=True,
+        report_to="none",
+        disable_tqdm=True,
+        save_strategy="no",
+    )
+    resumed = Trainer(model=tiny_model("bert").train(), args=args, train_dataset=_data("bert"), callbacks=[callback()])
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+    expected, got = whole.model.state_dict(), resumed.model.state_dict()
+    worst = max((expected[k].float() - got[k].float()).abs().max().item() for k in expected)
+    assert worst == 0.0, worst

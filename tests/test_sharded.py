@@ -107,7 +107,8 @@ def test_sharded_run_matches_one_process(ranks, check, family):
             check.startswith(("structured", "prune_structured"))  # removed there, zeroed here until gathered
         )
         if check.endswith("kd_hidden"):  # the hidden-state projections, replicated: averaged like the model
-            assert result[key]["projections_diff"] <= 1e-4
+            assert result[key]["projections_diff"] <= 1e-4  # every rank started from rank 0's init (broadcast)
+            assert result[key]["projections_moved"] > 1e-3  # and they trained
         # the whole-saved model reloads with plain from_pretrained, with its record, and computes the same
         assert result[key]["reload_vs_reference"] <= 1e-4
         assert result[key]["params"] == result[key]["reference_params"]

@@ -56,9 +56,10 @@ def test_checkpoint_holds_model_optimizer_callback_files_and_state(runs, check, 
     for result in runs["first"]:
         entry = result[f"{check}/{family}"]
         assert entry["stopped_steps"] == [1, 2, 3]
-        expected = ["sharded_state", "trainer_state.json"]
+        # each rank's torch RNG state, the DCP shards, the callbacks' files, the state written last
+        expected = ["rng_state_0.safetensors", "rng_state_1.safetensors", "sharded_state", "trainer_state.json"]
         if check.startswith("movement"):
-            expected.insert(1, "tlc_movement_scores.safetensors")  # saved whole by rank 0
+            expected.insert(3, "tlc_movement_scores.safetensors")  # saved whole by rank 0
         assert entry["checkpoint_files"] == expected
         assert entry["leftovers"] == []  # the temp folder was renamed into place
 
@@ -143,3 +144,33 @@ def test_bad_resume_arguments_are_refused_before_training(runs, tmp_path):
     with pytest.raises(ValueError, match=r"saved with max_steps=6, this run has 4 batches"):
         train_sharded(model, [batch] * 4, output_dir=str(checkpoint.parent), resume_from_checkpoint=str(checkpoint))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing loaded or trained
+
+
+@pytest.mark.parametrize("method", ["drophead", "quant_noise"])
+def test_resumed_run_draws_what_the_uninterrupted_run_drew(tmp_path, method):
+    """Dropout (the torch RNG, saved per rank) and a seeded DropHead / Quant-Noise generator (saved by the
+    callback) continue after a resume as without the stop: train_sharded resumed at checkpoint-2 of 4, in this
+    process, from other initial weights, ends on the uninterrupted run's weights exactly."""
+    from tlc_hf import DropHeadCallback, QuantNoiseCallback
+    from tlc_hf.compression.generators import generator_file
+    from tlc_hf.testing import random_batch
+
+    def callbacks():
+        if method == "drophead":
+            return [DropHeadCallback(rate=0.5, seed=7)]
+        return [QuantNoiseCallback(noise_rate=0.5, bits=4, start=0.0, end=0.0, seed=7)]
+
+    batches = [random_batch("bert", batch_size=4, seed=step) for step in range(4)]
+    for batch in batches:
+        batch["labels"] = batch["input_ids"].clone()
+    torch.manual_seed(0)
+    whole = tiny_model("bert")
+    assert whole.config.hidden_dropout_prob > 0  # dropout draws from the torch RNG
+    train_sharded(whole, batches, callbacks(), output_dir=str(tmp_path), save_steps=2)
+    checkpoint = tmp_path / "checkpoint-2"
+    assert (checkpoint / "rng_state_0.safetensors").exists() and (checkpoint / generator_file(method)).exists()
+    torch.manual_seed(1)  # another RNG state than at the stop: the checkpoint's must come back
+    resumed = tiny_model("bert", seed=1)
+    train_sharded(resumed, batches, callbacks(), output_dir=str(tmp_path), resume_from_checkpoint=str(checkpoint))
+    expected, got = whole.state_dict(), resumed.state_dict()
+    assert max(float((expected[k] - got[k]).abs().max()) for k in expected) == 0.0

@@ -68,6 +68,7 @@ def train(family: str, folder: str):
         teacher_model=teacher_for(family),
         distillation=DistillationConfig(alpha=0.5, hidden_weight=1.0),
     )
+    trainer.initial_projections = [p.detach().clone() for p in trainer.projections.parameters()]
     trainer.train()
     trainer.save_model(os.path.join(folder, "final"))
     trainer.accelerator.wait_for_everyone()
@@ -91,6 +92,9 @@ def compare(trainer, callbacks, family: str, folder: str, reference: str) -> dic
         "projections": len(projections),
         "projections_diff": max(
             float((a - b).abs().max()) for a, b in zip(projections, ref["projections"], strict=True)
+        ),
+        "projections_moved": max(
+            float((a - b).abs().max()) for a, b in zip(projections, trainer.initial_projections, strict=True)
         ),
         "params": sum(p.numel() for p in reloaded.parameters()),
         "reference_params": sum(p.numel() for p in ref_reloaded.parameters()),

@@ -31,7 +31,7 @@ from tlc_hf.compression.masks import MASK_BUFFER, target_sparsity  # noqa: E402
 from tlc_hf.compression.movement import MovementPruningCallback  # noqa: E402
 from tlc_hf.compression.quantization import QATCallback, QuantNoiseCallback  # noqa: E402
 from tlc_hf.compression.record import compression_history  # noqa: E402
-from tlc_hf.compression.sharding import full, shard_like, unwrap_model  # noqa: E402
+from tlc_hf.compression.sharding import full, is_sharded, shard_like, unwrap_model  # noqa: E402
 from tlc_hf.compression.structured import StructuredPruningCallback, prune_structured_  # noqa: E402
 from tlc_hf.testing import tiny_model, toy_dataset  # noqa: E402
 from tlc_hf.training.sharded import (  # noqa: E402
@@ -132,8 +132,15 @@ def kd_logits(teacher, student):
 
 
 def kd_hidden(teacher, student):
-    torch.manual_seed(5)  # the projections' init: the same in the reference and on every rank
-    return distillation_loss(teacher, DistillationConfig(alpha=0.5, hidden_weight=1.0), student=student)
+    # the projections' init differs per rank (no seeding by hand): train_sharded starts every rank from rank 0's,
+    # which is the reference's (seed 5)
+    distributed = isinstance(student, torch.nn.parallel.DistributedDataParallel) or is_sharded(
+        next(student.parameters())
+    )
+    torch.manual_seed(5 + (dist.get_rank() if distributed else 0))
+    loss = distillation_loss(teacher, DistillationConfig(alpha=0.5, hidden_weight=1.0), student=student)
+    loss.initial = [p.detach().clone() for p in loss.parameters()]
+    return loss
 
 
 def projections_diff(loss_ref, loss_fn) -> float | None:
@@ -141,6 +148,14 @@ def projections_diff(loss_ref, loss_fn) -> float | None:
     if not isinstance(loss_fn, torch.nn.Module) or not list(loss_fn.parameters()):
         return None
     return max(float((a - b).abs().max()) for a, b in zip(loss_ref.parameters(), loss_fn.parameters(), strict=True))
+
+
+def projections_moved(loss_ref, loss_fn) -> float | None:
+    """How far training moved the loss's parameters from rank 0's initialisation, the reference's (0: never
+    trained)."""
+    if not isinstance(loss_fn, torch.nn.Module) or not list(loss_fn.parameters()):
+        return None
+    return max(float((a - b).abs().max()) for a, b in zip(loss_fn.parameters(), loss_ref.initial, strict=True))
 
 
 def train_pair(family, make_callbacks, out, loss_for=None):
@@ -156,6 +171,7 @@ def train_pair(family, make_callbacks, out, loss_for=None):
     return {
         **compare(reference, sharded, family, out, callbacks),
         "projections_diff": projections_diff(loss_ref, loss_fn),
+        "projections_moved": projections_moved(loss_ref, loss_fn),
     }
 
 
@@ -168,11 +184,12 @@ def train_ddp(family, make_callbacks, out, loss_for=None):
     train_sharded(reference, batches, callbacks_ref, output_dir=out, loss_fn=loss_ref)
     student = model_for(family)
     wrapped, callbacks = torch.nn.parallel.DistributedDataParallel(student), make_callbacks()
-    loss_fn = loss_for(teacher_for(family), student) if loss_for else None
+    loss_fn = loss_for(teacher_for(family), wrapped) if loss_for else None  # the wrapper: unwrapped for its config
     train_sharded(wrapped, batches, callbacks, output_dir=out, loss_fn=loss_fn)
     return {
         **compare(reference, student, family, out, callbacks),
         "projections_diff": projections_diff(loss_ref, loss_fn),
+        "projections_moved": projections_moved(loss_ref, loss_fn),
     }
 
 

@@ -29,9 +29,21 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.fsdp import FSDPModule, fully_shard
+from transformers import TrainerControl, TrainerState, TrainingArguments
+from transformers.trainer_callback import CallbackHandler, DefaultFlowCallback
 
 from ..compression import zero
-from ..compression.distillation.hidden import HiddenStateLoss, average_gradients_, hidden_states
+from ..compression.base import get_method
+from ..compression.distillation.config import DistillationConfig
+from ..compression.distillation.hidden import (
+    HiddenStateLoss,
+    average_gradients_,
+    broadcast_parameters_,
+    hidden_states,
+)
+from ..compression.distillation.trainer import kd_loss
 from ..compression.sharding import detect_engine, finalize_whole_, full, is_sharded, unwrap_model
 from .sharded_checkpoint import load_sharded_checkpoint, resolve_checkpoint, save_sharded_checkpoint
 
@@ -52,11 +64,7 @@ def shard_model_(model: nn.Module, mesh=None) -> nn.Module:
         shard_model_(model, init_device_mesh("cpu", (2,)))
         ```
     """
-    from torch.distributed.fsdp import fully_shard
-
     if mesh is None:
-        from torch.distributed.device_mesh import init_device_mesh
-
         device = next(model.parameters()).device.type
         mesh = init_device_mesh(device, (dist.get_world_size(),))
     blocks = [name for name, _ in model.named_modules() if _BLOCK.fullmatch(name)]
@@ -140,9 +148,6 @@ def train_sharded(
         train_sharded(shard_model_(model), batches, callbacks, output_dir="out", resume_from_checkpoint=True)
         ```
     """
-    from transformers import TrainerControl, TrainerState, TrainingArguments
-    from transformers.trainer_callback import CallbackHandler, DefaultFlowCallback
-
     args = TrainingArguments(
         output_dir=output_dir,
         max_steps=len(batches),
@@ -188,13 +193,15 @@ def train_sharded(
     control = TrainerControl()
     if checkpoint is not None:  # before train begin, as the Trainer loads it: callbacks see the resumed step
         state, control = load_sharded_checkpoint(checkpoint, model, optimizer, handler, len(batches), control)
+    group = _data_parallel_group(model)
+    if loss_params and group is not None:  # replicated: every rank starts from the first rank's initialisation
+        broadcast_parameters_(loss_fn, group)
     loss_fn = loss_fn or (lambda m, b: m(**b).loss)
     logs = []
     model.train()
     model.zero_grad()
     control = handler.on_train_begin(args, state, control)
     control = handler.on_epoch_begin(args, state, control)
-    group = _data_parallel_group(model)
     for batch in batches[state.global_step :]:
         control = handler.on_step_begin(args, state, control)
         loss = loss_fn(model, _rank_slice(batch, model))
@@ -241,8 +248,6 @@ def _mean_over_ranks(loss: torch.Tensor, model: nn.Module) -> float:
 
 def _plain_class(model: nn.Module) -> type:
     """The model's own class (FSDP2 swaps in a subclass `FSDP<Class>`)."""
-    from torch.distributed.fsdp import FSDPModule
-
     return next(c for c in type(model).__mro__ if not issubclass(c, FSDPModule))
 
 
@@ -328,8 +333,6 @@ def recipe_callbacks(recipe) -> list:
         callbacks = recipe_callbacks(CompressionRecipe.load("examples/fsdp2_recipe.yaml"))
         ```
     """
-    from ..compression.base import get_method
-
     callbacks, before = [], []
     for config in recipe.methods:
         method = get_method(config.method)
@@ -352,9 +355,19 @@ class DistillationLoss(nn.Module):
     whole. Build it with `distillation_loss`.
 
     Its parameters are the hidden-state projections (when the student's width differs from the teacher's): a
-    plain module replicated on every rank, which `train_sharded` adds to its optimizer and whose gradients it
-    averages over the data-parallel ranks before each step. The teacher is held, not registered: its weights
+    plain module replicated on every rank, which `train_sharded` adds to its optimizer, copies from the first
+    data-parallel rank before the first step, and whose gradients it averages over those ranks before each step. The teacher is held, not registered: its weights
     are neither trained nor in `parameters()`.
+
+    Args:
+        teacher: the frozen teacher, sharded or whole.
+        config: a `DistillationConfig`.
+        student: the student (whole, DDP-wrapped or sharded); needed with `hidden_weight > 0`.
+
+    Example:
+        ```python
+        loss = DistillationLoss(teacher, DistillationConfig(), student=model)(model, batch)
+        ```
     """
 
     def __init__(self, teacher: nn.Module, config, student: nn.Module | None = None):
@@ -364,8 +377,6 @@ class DistillationLoss(nn.Module):
         self.hidden = HiddenStateLoss(student, teacher, config.layer_map) if config.hidden_weight > 0 else None
 
     def forward(self, model: nn.Module, batch: dict) -> torch.Tensor:
-        from .distillation import kd_loss
-
         c, want_hidden = self.config, self.hidden is not None
         outputs = model(**batch, output_hidden_states=True) if want_hidden else model(**batch)
         with torch.no_grad():
@@ -393,8 +404,6 @@ def distillation_loss(teacher: nn.Module, config=None, student: nn.Module | None
         train_sharded(model, batches, callbacks, output_dir="out", loss_fn=loss_fn)
         ```
     """
-    from ..compression.distillation import DistillationConfig
-
     config = config or DistillationConfig()
     if config.augment != "none" or config.cache_teacher:
         raise ValueError(

@@ -22,13 +22,18 @@ from transformers import TrainerCallback
 from ...training.trainer import BudgetSeq2SeqTrainer, BudgetTrainer
 from ..sharding import trainer_steps_in_backward
 from .config import DistillationConfig
-from .hidden import HiddenStateLoss, _layer_map_for, average_gradients_, default_layer_map, hidden_states
+from .hidden import (
+    HiddenStateLoss,
+    average_gradients_,
+    broadcast_parameters_,
+    default_layer_map,
+    hidden_states,
+)
 
 __all__ = [
     "DistillationSeq2SeqTrainer",
     "DistillationTrainer",
     "DistillationTrainerMixin",
-    "_layer_map_for",
     "default_layer_map",
     "kd_loss",
 ]
@@ -64,6 +69,8 @@ class DistillationTrainerMixin:
                 self.args.device
             )
             self.layer_map, self.projections = self.hidden_loss.layer_map, self.hidden_loss.projections
+            if self.args.world_size > 1:  # replicated outside the wrapper: every rank starts from rank 0's
+                broadcast_parameters_(self.projections)
             # the Trainer zeroes the model's gradients after each step, not the projections' (outside the model)
             self.add_callback(_ZeroGradsAtStepEnd(self.projections))
             if self._learned_projections() and trainer_steps_in_backward(self.args):

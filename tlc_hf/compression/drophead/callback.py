@@ -3,7 +3,8 @@
 Each training forward pass keeps each head with probability 1 - rate (per example), and rescales the kept
 heads by heads / kept, as in Zhou et al. (2020), so the expected output is unchanged. Works through a
 pre-hook on the attention output projection (its input is the concatenated heads), for BERT, RoBERTa,
-XLM-R, T5 and mT5. Nothing changes at evaluation or inference, and nothing is saved.
+XLM-R, T5 and mT5. Nothing changes at evaluation or inference. A seeded generator's state goes into
+checkpoints (`tlc_drophead_generator.safetensors`), so a resumed run drops the heads the uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch import nn
 
 from ...logs import add_log_fields
 from ..base import CompressionCallback
+from ..generators import restore_generator, save_generator
 from ..record import record_compression
 from ..structured.units import get_module, model_units
 from .config import DropHeadConfig, drophead_rate
@@ -56,6 +58,7 @@ class DropHeadCallback(CompressionCallback):
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self.check_engine(model, args)
+        restore_generator(self.generator, args, state, "drophead")
         self._part = _batch_part(model)
         attention, _ = model_units(model)
         for unit in attention:
@@ -65,6 +68,9 @@ class DropHeadCallback(CompressionCallback):
 
     def on_step_begin(self, args, state, control, **kwargs):
         self.current_rate = drophead_rate(self.progress(state), self.rate, self.schedule)
+
+    def on_save(self, args, state, control, **kwargs):
+        save_generator(self.generator, args, state, "drophead")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         add_log_fields(state, logs, {"drophead_rate": round(self.current_rate, 4)})

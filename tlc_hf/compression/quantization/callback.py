@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from ...logs import add_log_fields
 from ..base import CompressionCallback, ramp_value, record_compression
+from ..generators import restore_generator, save_generator
 from ..sharding import full, set_full_
 from ..targets import find_targets
 from .config import QuantizationConfig
@@ -89,7 +90,9 @@ class QATCallback(CompressionCallback):
 class QuantNoiseCallback(CompressionCallback):
     """Quant-Noise: in each training forward pass, a random `noise_rate` fraction of each target weight's
     blocks (`block_size` consecutive input weights) is fake-quantized to `bits`, with a straight-through
-    gradient. The rate ramps from 0 at `start` to `noise_rate` at `end`. Evaluation uses plain weights."""
+    gradient. The rate ramps from 0 at `start` to `noise_rate` at `end`. Evaluation uses plain weights.
+    A seeded generator's state goes into checkpoints (`tlc_quant_noise_generator.safetensors`), so a
+    resumed run draws the blocks the uninterrupted one would."""
 
     def __init__(
         self, config: QuantizationConfig | None = None, budget=None, seed: int | None = None, **config_kwargs
@@ -102,6 +105,7 @@ class QuantNoiseCallback(CompressionCallback):
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self.check_engine(model, args)
+        restore_generator(self.generator, args, state, "quant_noise")
         self.targets = linear_targets(model, self.config)
         for module in self.targets.values():
             wrap_weight(module, self._noisy_weight)
@@ -110,6 +114,9 @@ class QuantNoiseCallback(CompressionCallback):
     def on_step_begin(self, args, state, control, **kwargs):
         c = self.config
         self.rate = ramp_value(self.progress(state), 0.0, c.noise_rate, c.start, c.end, c.ramp)
+
+    def on_save(self, args, state, control, **kwargs):
+        save_generator(self.generator, args, state, "quant_noise")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         add_log_fields(state, logs, {"quant_noise_rate": round(self.rate, 4)})
