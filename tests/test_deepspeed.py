@@ -36,18 +36,7 @@ CHECKS = (
     "kd_magnitude_qat",
 )
 # ZeRO-3 with every parameter gathered per forward (param_persistence_threshold 0): the large-model path
-UNPERSISTED = (
-    "magnitude_local",
-    "magnitude_global",
-    "movement_hard",
-    "movement_soft",
-    "qat",
-    "quant_noise",
-    "structured",
-    "structured_gradient",
-    "drophead",
-    "kd_magnitude_qat",
-)
+UNPERSISTED = tuple(c for c in CHECKS if c != "plain" and not c.startswith("prune_"))  # every training method
 REQUESTED = {
     "prune_magnitude_local": 0.6,
     "prune_magnitude_global": 0.6,

@@ -251,31 +251,59 @@ def one_shot(family, prune, out):
     return result
 
 
+# training checks: (callbacks, loss) run under FSDP2 (`train_pair`) and, for DDP_CHECKED, under DDP (`train_ddp`)
+TRAINED = {
+    "magnitude_local": (lambda: [MagnitudePruningCallback(sparsity=0.6, update_every=2, end=0.5)], None),
+    "magnitude_global": (
+        lambda: [MagnitudePruningCallback(sparsity=0.6, scope="global", update_every=2, end=0.5)],
+        None,
+    ),
+    "movement_hard": (lambda: [MovementPruningCallback(sparsity=0.5, update_every=2, end=0.5)], None),
+    "movement_soft": (
+        lambda: [MovementPruningCallback(variant="soft", threshold=0.0, update_every=2, end=0.5)],
+        None,
+    ),
+    "structured": (lambda: [StructuredPruningCallback(heads=0.5, ffn=0.5, steps=2, end=0.5)], None),
+    "structured_gradient": (
+        lambda: [StructuredPruningCallback(heads=0.5, ffn=0.5, steps=2, end=0.5, importance="gradient")],
+        None,
+    ),
+    "qat": (lambda: [QATCallback(bits=8, start=0.3)], None),
+    "quant_noise": (lambda: [QuantNoiseCallback(noise_rate=0.5, bits=4, start=0.0, end=0.5, seed=0)], None),
+    "drophead": (lambda: [DropHeadCallback(rate=0.3, schedule="constant", seed=0)], None),
+    "kd": (lambda: [], kd_logits),
+    "kd_hidden": (lambda: [], kd_hidden),
+    "kd_magnitude_qat": (
+        lambda: [MagnitudePruningCallback(sparsity=0.5, update_every=2, end=0.5), QATCallback(bits=8, start=0.0)],
+        kd_logits,
+    ),
+}
+# DDP (every rank whole): the methods the FSDP2 checks cover, each against one process
+DDP_CHECKED = (
+    "magnitude_global",
+    "movement_soft",
+    "structured",
+    "structured_gradient",
+    "quant_noise",
+    "drophead",
+    "kd",
+    "kd_hidden",
+)
+
+
+def _trained(run, name):
+    make_callbacks, loss_for = TRAINED[name]
+    return lambda f, out: run(f, make_callbacks, out, loss_for=loss_for)
+
+
 CHECKS = {
     "prune_magnitude_local": lambda f, out: one_shot(f, lambda m: prune_magnitude_(m, sparsity=0.6), out),
     "prune_magnitude_global": lambda f, out: one_shot(
         f, lambda m: prune_magnitude_(m, sparsity=0.6, scope="global"), out
     ),
     "prune_structured": lambda f, out: one_shot(f, lambda m: prune_structured_(m, heads=0.5, ffn=0.5), out),
-    "magnitude_local": lambda f, out: train_pair(
-        f, lambda: [MagnitudePruningCallback(sparsity=0.6, update_every=2, end=0.5)], out
-    ),
-    "magnitude_global": lambda f, out: train_pair(
-        f, lambda: [MagnitudePruningCallback(sparsity=0.6, scope="global", update_every=2, end=0.5)], out
-    ),
-    "movement_hard": lambda f, out: train_pair(
-        f, lambda: [MovementPruningCallback(sparsity=0.5, update_every=2, end=0.5)], out
-    ),
-    "movement_soft": lambda f, out: train_pair(
-        f, lambda: [MovementPruningCallback(variant="soft", threshold=0.0, update_every=2, end=0.5)], out
-    ),
-    "structured": lambda f, out: train_pair(
-        f, lambda: [StructuredPruningCallback(heads=0.5, ffn=0.5, steps=2, end=0.5)], out
-    ),
-    "structured_gradient": lambda f, out: train_pair(
-        f, lambda: [StructuredPruningCallback(heads=0.5, ffn=0.5, steps=2, end=0.5, importance="gradient")], out
-    ),
-    "qat": lambda f, out: train_pair(f, lambda: [QATCallback(bits=8, start=0.3)], out),
+    **{name: _trained(train_pair, name) for name in TRAINED},
+    "lora": lora_pair,
     "ddp_magnitude_movement_qat": lambda f, out: train_ddp(
         f,
         lambda: [
@@ -290,40 +318,7 @@ CHECKS = {
         ],
         out,
     ),
-    "quant_noise": lambda f, out: train_pair(
-        f, lambda: [QuantNoiseCallback(noise_rate=0.5, bits=4, start=0.0, end=0.5, seed=0)], out
-    ),
-    "drophead": lambda f, out: train_pair(f, lambda: [DropHeadCallback(rate=0.3, schedule="constant", seed=0)], out),
-    "lora": lora_pair,
-    "kd": lambda f, out: train_pair(f, lambda: [], out, loss_for=kd_logits),
-    "kd_hidden": lambda f, out: train_pair(f, lambda: [], out, loss_for=kd_hidden),
-    "kd_magnitude_qat": lambda f, out: train_pair(
-        f,
-        lambda: [MagnitudePruningCallback(sparsity=0.5, update_every=2, end=0.5), QATCallback(bits=8, start=0.0)],
-        out,
-        loss_for=kd_logits,
-    ),
-    # DDP (every rank whole): the methods the FSDP2 checks above cover, each against one process
-    "ddp_magnitude_global": lambda f, out: train_ddp(
-        f, lambda: [MagnitudePruningCallback(sparsity=0.6, scope="global", update_every=2, end=0.5)], out
-    ),
-    "ddp_movement_soft": lambda f, out: train_ddp(
-        f, lambda: [MovementPruningCallback(variant="soft", threshold=0.0, update_every=2, end=0.5)], out
-    ),
-    "ddp_structured": lambda f, out: train_ddp(
-        f, lambda: [StructuredPruningCallback(heads=0.5, ffn=0.5, steps=2, end=0.5)], out
-    ),
-    "ddp_structured_gradient": lambda f, out: train_ddp(
-        f, lambda: [StructuredPruningCallback(heads=0.5, ffn=0.5, steps=2, end=0.5, importance="gradient")], out
-    ),
-    "ddp_quant_noise": lambda f, out: train_ddp(
-        f, lambda: [QuantNoiseCallback(noise_rate=0.5, bits=4, start=0.0, end=0.5, seed=0)], out
-    ),
-    "ddp_drophead": lambda f, out: train_ddp(
-        f, lambda: [DropHeadCallback(rate=0.3, schedule="constant", seed=0)], out
-    ),
-    "ddp_kd": lambda f, out: train_ddp(f, lambda: [], out, loss_for=kd_logits),
-    "ddp_kd_hidden": lambda f, out: train_ddp(f, lambda: [], out, loss_for=kd_hidden),
+    **{f"ddp_{name}": _trained(train_ddp, name) for name in DDP_CHECKED},
     "ddp_lora": lambda f, out: lora_pair(f, out, wrap=torch.nn.parallel.DistributedDataParallel),
 }
 
