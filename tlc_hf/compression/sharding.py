@@ -130,6 +130,30 @@ def strip_wrapper_prefixes(name: str) -> str:
     return name
 
 
+def data_parallel_group(model: nn.Module):
+    """The process group over which `model`'s global batch is split: a DeepSpeed engine's data-parallel group,
+    the mesh of FSDP2 (DTensor) parameters, the group of DeepSpeed ZeRO parameters (a model inside an engine),
+    a DDP wrapper's group; None for a whole model.
+
+    Args:
+        model: the model as trained (a wrapper, an engine, or the module inside one).
+
+    Example:
+        ```python
+        group = data_parallel_group(model)
+        rank, ranks = (dist.get_rank(group), dist.get_world_size(group)) if group is not None else (0, 1)
+        ```
+    """
+    if zero.is_engine(model):
+        return model.optimizer.dp_process_group
+    param = next((p for p in model.parameters() if is_sharded(p) or zero.is_zero(p)), None)
+    if param is not None:
+        return zero.data_parallel_group(param) if zero.is_zero(param) else param.device_mesh.get_group()
+    if isinstance(model, nn.parallel.DistributedDataParallel):
+        return model.process_group
+    return None
+
+
 def unwrap_model(model: nn.Module) -> nn.Module:
     """The model inside DDP / DeepSpeed / torch.compile wrappers (FSDP2 shards in place: nothing to unwrap)."""
     while (

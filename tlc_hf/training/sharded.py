@@ -44,7 +44,7 @@ from ..compression.distillation.hidden import (
     hidden_states,
 )
 from ..compression.distillation.trainer import kd_loss
-from ..compression.sharding import detect_engine, finalize_whole_, full, is_sharded, unwrap_model
+from ..compression.sharding import data_parallel_group, detect_engine, finalize_whole_, full, unwrap_model
 from .sharded_checkpoint import load_sharded_checkpoint, resolve_checkpoint, save_sharded_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -75,23 +75,10 @@ def shard_model_(model: nn.Module, mesh=None) -> nn.Module:
     return model
 
 
-def _data_parallel_group(model: nn.Module):
-    """The process group over which a sharded (FSDP2, DeepSpeed) or DDP-wrapped `model` splits the global batch;
-    None for a whole model."""
-    param = next((p for p in model.parameters() if is_sharded(p)), None)
-    if param is not None:
-        return param.device_mesh.get_group()
-    if zero.is_engine(model):
-        return model.optimizer.dp_process_group
-    if isinstance(model, nn.parallel.DistributedDataParallel):
-        return model.process_group
-    return None
-
-
 def _rank_slice(batch: dict, model: nn.Module) -> dict:
     """This rank's contiguous part of a global batch when `model` is sharded (or wrapped in DDP); the whole
     batch otherwise."""
-    group = _data_parallel_group(model)
+    group = data_parallel_group(model)
     if group is None:
         return batch
     rank, world = dist.get_rank(group), dist.get_world_size(group)
@@ -193,7 +180,7 @@ def train_sharded(
     control = TrainerControl()
     if checkpoint is not None:  # before train begin, as the Trainer loads it: callbacks see the resumed step
         state, control = load_sharded_checkpoint(checkpoint, model, optimizer, handler, len(batches), control)
-    group = _data_parallel_group(model)
+    group = data_parallel_group(model)
     if loss_params and group is not None:  # replicated: every rank starts from the first rank's initialisation
         broadcast_parameters_(loss_fn, group)
     loss_fn = loss_fn or (lambda m, b: m(**b).loss)

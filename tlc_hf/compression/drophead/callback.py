@@ -19,6 +19,7 @@ from ...logs import add_log_fields
 from ..base import CompressionCallback
 from ..generators import restore_generator, save_generator
 from ..record import record_compression
+from ..sharding import data_parallel_group
 from ..structured.units import get_module, model_units
 from .config import DropHeadConfig, drophead_rate
 
@@ -115,11 +116,5 @@ def _ddp_part() -> tuple[int, int] | None:
 def _batch_part(model) -> tuple[int, int]:
     """(rank, ranks) over which a sharded model's global batch is split (FSDP2, DeepSpeed ZeRO); (0, 1) for a
     whole model."""
-    from .. import zero
-    from ..sharding import is_sharded
-
-    param = next((p for p in model.parameters() if is_sharded(p) or zero.is_zero(p)), None)
-    if param is None:
-        return 0, 1
-    group = zero.data_parallel_group(param) if zero.is_zero(param) else param.device_mesh.get_group()
-    return dist.get_rank(group), dist.get_world_size(group)
+    group = data_parallel_group(model)
+    return (0, 1) if group is None else (dist.get_rank(group), dist.get_world_size(group))
