@@ -177,7 +177,7 @@ def test_movement_scores_resume_from_a_checkpoint_moved_elsewhere(tmp_path, capl
         return result
 
     pruner.on_train_begin = on_train_begin
-    with caplog.at_level("WARNING", logger="tlc_hf.compression.movement.callback"):
+    with caplog.at_level("WARNING", logger="tlc_hf.compression.masks"):
         resumed.train(resume_from_checkpoint=str(moved))
     if trainer == "budget":  # BudgetTrainer tells its callbacks where it resumed from: the scores come back
         assert set(seen) == set(saved) and all(torch.equal(seen[n], saved[n]) for n in saved)

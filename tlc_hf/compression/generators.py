@@ -8,14 +8,11 @@ at train begin of a resumed run, so the resumed run draws what the uninterrupted
 
 from __future__ import annotations
 
-import logging
 import os
 
 import torch
 
-from .masks import checkpoint_path, resumed_checkpoint
-
-logger = logging.getLogger(__name__)
+from .masks import checkpoint_path, resumed_file
 
 
 def generator_file(name: str) -> str:
@@ -64,20 +61,11 @@ def restore_generator(generator: torch.Generator | None, args, state, name: str)
             restore_generator(self.generator, args, state, "drophead")
         ```
     """
-    if generator is None or state.global_step == 0:
+    if generator is None:
         return
-    checkpoint = resumed_checkpoint(args, state)
-    path = os.path.join(checkpoint, generator_file(name)) if checkpoint else None
-    if path is None or not os.path.exists(path):
-        logger.warning(
-            "resumed at step %d without the %s generator's state (no %s in %s): it draws on from its seed, not "
-            "as the uninterrupted run would. Resuming from a folder other than output_dir/checkpoint-<step>? "
-            "Set TrainingArguments.resume_from_checkpoint to it.",
-            state.global_step,
-            name,
-            generator_file(name),
-            checkpoint or checkpoint_path(args, state),
-        )
+    otherwise = "it draws on from its seed, not as the uninterrupted run would"
+    path = resumed_file(args, state, generator_file(name), f"the {name} generator's state", otherwise)
+    if path is None:
         return
     from safetensors.torch import load_file
 

@@ -6,6 +6,9 @@ unchanged: pruned weights are stored as exact zeros.
 
 from __future__ import annotations
 
+import logging
+import os
+
 import torch
 from torch import nn
 
@@ -18,6 +21,8 @@ from .sharding import (
     mask_weight_,
     numel,
 )
+
+logger = logging.getLogger(__name__)
 
 MASK_BUFFER = "tlc_mask"  # unstructured masks (magnitude, movement)
 STRUCTURED_MASK_BUFFER = "tlc_structured_mask"  # whole heads / neurons, until they are removed
@@ -117,8 +122,6 @@ def restore_masks_from_zeros_(modules: dict[str, nn.Module], buffer: str = MASK_
 
 def checkpoint_path(args, state) -> str:
     """Where the Trainer writes the checkpoint of the current step (`output_dir/checkpoint-<step>`)."""
-    import os
-
     return os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
 
 
@@ -126,14 +129,45 @@ def resumed_checkpoint(args, state) -> str | None:
     """The checkpoint a resumed run started from, when training resumed: `args.resume_from_checkpoint` when it
     names a folder (HF scripts set it; `BudgetTrainer.train` records the one it was given), else the Trainer's
     own `output_dir/checkpoint-<step>`."""
-    import os
-
     if state.global_step == 0:
         return None
     given = getattr(args, "resume_from_checkpoint", None)
     for path in (given if isinstance(given, str) else None, checkpoint_path(args, state)):
         if path and os.path.isdir(path):
             return path
+    return None
+
+
+def resumed_file(args, state, filename: str, what: str, otherwise: str) -> str | None:
+    """On a resumed run, the path of `filename` in the checkpoint it resumed from (`resumed_checkpoint`); None on
+    a fresh run, and None with a warning (`what` is missing, `otherwise` happens, how to point at the folder)
+    when that checkpoint has no such file.
+
+    Args:
+        args, state: the Trainer's at train begin.
+        filename: the callback's file in each checkpoint, e.g. "tlc_movement_scores.safetensors".
+        what, otherwise: for the warning, e.g. "movement scores", "the scores restart at zero".
+
+    Example:
+        ```python
+        path = resumed_file(args, state, SCORES_NAME, "movement scores", "the scores restart at zero")
+        ```
+    """
+    if state.global_step == 0:
+        return None
+    checkpoint = resumed_checkpoint(args, state)
+    if checkpoint is not None and os.path.exists(os.path.join(checkpoint, filename)):
+        return os.path.join(checkpoint, filename)
+    logger.warning(
+        "resumed at step %d without %s (no %s in %s): %s. Resuming from a folder other than "
+        "output_dir/checkpoint-<step>? Set TrainingArguments.resume_from_checkpoint to it (BudgetTrainer.train "
+        "does this for you).",
+        state.global_step,
+        what,
+        filename,
+        checkpoint or checkpoint_path(args, state),
+        otherwise,
+    )
     return None
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import logging
 import os
 
 import torch
@@ -15,7 +14,7 @@ from ..masks import (
     measured_record,
     remove_mask,
     restore_masks_from_zeros_,
-    resumed_checkpoint,
+    resumed_file,
     set_mask,
     target_sparsity,
     zero_optimizer_state_,
@@ -25,7 +24,6 @@ from ..targets import find_targets
 from .config import MovementPruningConfig
 
 SCORES_NAME = "tlc_movement_scores.safetensors"
-logger = logging.getLogger(__name__)
 
 
 class MovementPruningCallback(CompressionCallback):
@@ -53,23 +51,14 @@ class MovementPruningCallback(CompressionCallback):
         self._model = model
         # scores live like the weights: the shape of each local shard under FSDP2
         self.scores = {n: torch.zeros_like(local(m.weight), dtype=torch.float32) for n, m in self.targets.items()}
-        checkpoint = resumed_checkpoint(args, state)
         if state.global_step > 0:
             restore_masks_from_zeros_(self.targets)
             self.current = target_sparsity(self.targets)
-        if state.global_step > 0 and (checkpoint is None or not os.path.exists(os.path.join(checkpoint, SCORES_NAME))):
-            logger.warning(
-                "resumed at step %d without movement scores (no %s in %s): the scores restart at zero. Resuming "
-                "from a folder other than output_dir/checkpoint-<step>? Set TrainingArguments.resume_from_checkpoint "
-                "to it (BudgetTrainer.train does this for you).",
-                state.global_step,
-                SCORES_NAME,
-                checkpoint or checkpoint_path(args, state),
-            )
-        elif checkpoint is not None:
+        path = resumed_file(args, state, SCORES_NAME, "movement scores", "the scores restart at zero")
+        if path is not None:
             from safetensors.torch import load_file
 
-            saved = load_file(os.path.join(checkpoint, SCORES_NAME))
+            saved = load_file(path)
             for name, score in saved.items():
                 if name in self.scores and score.shape == self.targets[name].weight.shape:
                     weight = self.targets[name].weight  # whole scores on disk; this rank keeps its shard
